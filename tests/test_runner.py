@@ -1,0 +1,73 @@
+"Runner: papermill execution, skipping complete runs, failures recorded without losing completed runs, bad notebooks."
+import json
+from pathlib import Path
+import nbformat, pytest
+from align_nb.core import AlignNbError, is_complete, load_json
+from align_nb.runner import Job, _demo_notebook, main, notebook_parameters, run_jobs, run_notebook, run_status
+
+def test_notebook_without_parameters_cell_is_refused(tmp_path):
+    nb = nbformat.v4.new_notebook(); nb.cells = [nbformat.v4.new_code_cell('x = 1')]
+    p = tmp_path / 'noparams.ipynb'; nbformat.write(nb, str(p))
+    with pytest.raises(AlignNbError, match='no cell tagged "parameters"'):
+        run_notebook(str(p), tmp_path / 'run')
+    assert not (tmp_path / 'run').exists()
+
+def test_unknown_parameter_is_refused_and_nothing_is_written(tmp_path):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    with pytest.raises(AlignNbError, match=r"unknown parameter\(s\) \['y'\]"):
+        run_notebook(str(nb), tmp_path / 'run', {'y': 1})
+    assert not (tmp_path / 'run').exists()
+
+def test_run_writes_notebook_params_provenance_metrics_and_completion(tmp_path):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    r = run_notebook(str(nb), tmp_path / 'run', {'x': 21})
+    assert r['status'] == 'complete'
+    d = tmp_path / 'run'
+    assert load_json(d / 'metrics.json') == {'y': 42}
+    p = load_json(d / 'params.json')
+    assert p['parameters']['x'] == 21 and p['parameters']['run_dir'] == str(d.resolve())
+    assert 'torch' in p['provenance']['packages'] and 'git' in p['provenance']
+    executed = nbformat.read(d / 'notebook.ipynb', as_version=4)
+    assert any('injected-parameters' in c.metadata.get('tags', []) for c in executed.cells)
+    assert is_complete(d) and not (d / '.notebook.running.ipynb').exists()
+
+def test_complete_runs_are_skipped_and_force_reruns(tmp_path):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    run_notebook(str(nb), tmp_path / 'run', {'x': 1})
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 2})['status'] == 'skipped'
+    assert load_json(tmp_path / 'run/metrics.json') == {'y': 2}
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 2}, force=True)['status'] == 'complete'
+    assert load_json(tmp_path / 'run/metrics.json') == {'y': 4}
+
+def test_failure_is_recorded_dependents_blocked_and_completed_runs_kept(tmp_path):
+    ok = _demo_notebook(tmp_path / 'ok.ipynb')
+    bad = _demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'broken {x}')")
+    jobs = [Job('a', str(ok), tmp_path / 'a', {'x': 1}), Job('b', str(bad), tmp_path / 'b', {'x': 7}),
+            Job('c', str(ok), tmp_path / 'c', {'x': 3}, depends=['b']), Job('d', str(ok), tmp_path / 'd', {'x': 4})]
+    st = run_jobs(jobs, status_file=tmp_path / 'status.csv', verbose=False)
+    assert list(st.status) == ['complete', 'failed', 'blocked', 'complete']
+    f = load_json(tmp_path / 'b/FAILED.json')
+    assert 'broken 7' in f['message'] and f['error'] == 'PapermillExecutionError'
+    assert (tmp_path / 'b/notebook.failed.ipynb').exists() and not is_complete(tmp_path / 'b')
+    assert not (tmp_path / 'c').exists()
+    assert is_complete(tmp_path / 'a') and is_complete(tmp_path / 'd')
+    # fix the notebook: a rerun skips the complete ones and completes the rest
+    _demo_notebook(tmp_path / 'bad.ipynb')
+    st2 = run_jobs(jobs, verbose=False)
+    assert list(st2.status) == ['skipped', 'complete', 'complete', 'skipped']
+    assert not (tmp_path / 'b/FAILED.json').exists() and not (tmp_path / 'b/notebook.failed.ipynb').exists()
+    s = run_status(tmp_path)
+    assert set(s.status) == {'complete'} and len(s) == 4
+
+def test_notebook_that_writes_no_metrics_is_not_complete(tmp_path):
+    nb = _demo_notebook(tmp_path / 'silent.ipynb', 'pass')
+    r = run_notebook(str(nb), tmp_path / 'run', {})
+    assert r['status'] == 'failed' and 'metrics.json' in r['error']
+    assert not is_complete(tmp_path / 'run')
+
+def test_cli_run_and_status(tmp_path, capsys):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    assert main(['run', str(nb), str(tmp_path / 'r'), '-p', 'x=5']) == 0
+    assert load_json(tmp_path / 'r/metrics.json') == {'y': 10}
+    assert main(['status', str(tmp_path)]) == 0
+    assert 'complete' in capsys.readouterr().out
