@@ -1,0 +1,153 @@
+"""Tests of data-parallel distillation (2 CPU processes, gloo, launched by torchrun), the GPU speed options on CPU,
+and the CPU dry run of bench/gpu_check.py."""
+import os
+os.environ['HF_HUB_OFFLINE'] = '1'
+import json, socket, subprocess, sys, textwrap
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+from align_nb.core import AlignNbError, is_complete, seed_everything
+from align_nb.data import ArrayImages
+from align_nb.distill import DistillConfig, distill, embed_images, Student
+
+ROOT = Path(__file__).resolve().parents[1]
+dist_ok = torch.distributed.is_available() and torch.distributed.is_gloo_available()
+
+# A ViT without batch statistics: LayerNorm normalises each image on its own, so 2 ranks x B/2 is the same
+# computation as 1 rank x B (a BatchNorm net normalises each rank's half separately and would not match).
+VIT = dict(img_size=16, patch_size=4, depth=2, embed_dim=32, num_heads=2, num_classes=5)
+# eps 1e-3: Adam's first steps are ~sign(grad), which would turn float rounding in near-zero gradients into
+# differences of 2*lr; a larger eps keeps the update a smooth function of the gradient, so the tolerance is meaningful.
+CFG = dict(steps=4, batch_size=8, lr=3e-3, warmup=0, wd=0.5, tau=4., head_dim=8, eps=1e-3, checkpoint_every=2, eval_every=2, device='cpu')
+
+def task(n_img=24, n_trip=48, size=16, seed=0):
+    "Random images and triplets with teacher similarities from the mean brightness (odd one out last)."
+    g = np.random.default_rng(seed)
+    arr = g.integers(0, 256, (n_img, size, size, 3), dtype=np.uint8)
+    b = arr.mean((1, 2, 3)) / 255
+    t = np.array([g.choice(n_img, 3, replace=False) for _ in range(n_trip)])
+    s = np.stack([-8 * np.abs(b[t[:, i]] - b[t[:, j]]) for i, j in ((0, 1), (0, 2), (1, 2))], 1).astype(np.float32)
+    return ArrayImages(arr), t, s
+
+def run(out, **kw):
+    ims, t, s = task()
+    return distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**CFG), out,
+                   model_kwargs=VIT, progress=False, **kw)
+
+def weights(d):
+    "Final backbone + head weights of a complete run folder."
+    bb = torch.load(Path(d) / 'student_backbone.pth', weights_only=True); hd = torch.load(Path(d) / 'student_head.pth', weights_only=True)
+    return {**{'bb.' + k: v for k, v in bb.items()}, **{'head.' + k: v for k, v in hd.items()}}
+
+def ck_weights(d): return torch.load(Path(d) / 'checkpoint.pt', weights_only=False)['model']
+
+def close(a, b, atol=1e-5):
+    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a)
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+WORKER = textwrap.dedent('''
+    import sys, json, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, {tests!r})
+    import test_ddp as T
+    import torch.distributed as dist
+    base = sys.argv[1]
+    r = {{}}
+    r['full'] = T.run(base + '/ddp_full')                                   # 4 steps, 2 ranks
+    r['part'] = T.run(base + '/ddp_part', max_steps_this_call=1)            # 1 step, then stop (checkpoint)
+    r['resumed_sp'] = T.run(base + '/sp_part')                              # a single-process checkpoint, finished here
+    r['rank'], r['world'] = dist.get_rank(), dist.get_world_size()
+    open(base + f'/rank{{r["rank"]}}.json', 'w').write(json.dumps(r))
+    dist.destroy_process_group()
+''')
+
+@pytest.mark.skipif(not dist_ok, reason='torch.distributed with gloo is not available')
+def test_two_ranks_match_one_process_and_checkpoints_move_between_them(tmp_path):
+    # single process: uninterrupted reference, and a run stopped after 1 step (to be finished under 2 ranks)
+    ref = run(tmp_path / 'sp_full')
+    part = run(tmp_path / 'sp_part', max_steps_this_call=1)
+    assert part['complete'] is False and part['step'] == 1
+    sp1 = ck_weights(tmp_path / 'sp_part')
+    # 2 CPU processes under torchrun (gloo, loopback only)
+    (tmp_path / 'worker.py').write_text(WORKER.format(tests=str(ROOT / 'tests')))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT), 'GLOO_SOCKET_IFNAME': 'lo'}
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', '--master_addr=127.0.0.1', f'--master_port={free_port()}',
+           str(tmp_path / 'worker.py'), str(tmp_path)]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    r0, r1 = [json.loads((tmp_path / f'rank{i}.json').read_text()) for i in (0, 1)]
+    assert (r0['world'], r0['rank'], r1['rank']) == (2, 0, 1)
+    # (a) one step of 2 ranks x B/2 = one step of 1 process x B (the checkpoint after step 1) ...
+    assert close(ck_weights(tmp_path / 'ddp_part'), sp1)
+    # ... and the full 4-step run (decay to init included, wd=0.5) ends at the same weights
+    assert close(weights(tmp_path / 'ddp_full'), weights(tmp_path / 'sp_full'))
+    # logged losses are global-batch means, written once (rank 0 only)
+    lg = [json.loads(l) for l in (tmp_path / 'ddp_full' / 'log.jsonl').read_text().splitlines()]
+    ls = [json.loads(l) for l in (tmp_path / 'sp_full' / 'log.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in lg if 'loss' in r] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r['loss'] for r in lg if 'loss' in r], [r['loss'] for r in ls if 'loss' in r], atol=1e-5, rtol=0)
+    assert r0['full']['val_acc'] == r1['full']['val_acc'] == pytest.approx(ref['val_acc'])
+    # (b) the single-process checkpoint finished under 2 ranks = uninterrupted single process
+    assert close(weights(tmp_path / 'sp_part'), weights(tmp_path / 'sp_full')) and is_complete(tmp_path / 'sp_part')
+    # ... and the 2-rank checkpoint finished in one process = uninterrupted single process
+    assert r0['part']['complete'] is False and r1['part']['step'] == 1
+    seen = []
+    run(tmp_path / 'ddp_part', callback=lambda st, row: seen.append(st))
+    assert seen == [2, 3, 4] and close(weights(tmp_path / 'ddp_part'), weights(tmp_path / 'sp_full'))
+    # the comparisons can fail: every step moves the weights far beyond the tolerance
+    seed_everything(0); start = Student('vit_tiny_patch16_224', head_dim=8, model_kwargs=VIT, seed=0).state_dict()  # the runs' initial weights
+    assert close(start, start) and not close(sp1, start)
+
+# ---------------------------------------------------------------- speed options (CPU)
+
+def losses(d): return [json.loads(l)['loss'] for l in (Path(d) / 'log.jsonl').read_text().splitlines() if 'loss' in json.loads(l)]
+
+def test_grad_checkpointing_and_channels_last_give_the_same_run(tmp_path):
+    ims, t, s = task()
+    cfg = dict(CFG, steps=2, checkpoint_every=2, eval_every=2)
+    a = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg), tmp_path / 'a', model_kwargs=VIT, progress=False)
+    b = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, grad_checkpointing=True), tmp_path / 'b', model_kwargs=VIT, progress=False)
+    assert a['run_key'] == b['run_key']  # a runtime option: same weights, so the same run
+    np.testing.assert_allclose(losses(tmp_path / 'a'), losses(tmp_path / 'b'), atol=1e-6, rtol=0)
+    assert close(weights(tmp_path / 'a'), weights(tmp_path / 'b'))
+    # channels_last on a convolutional net: same losses and weights (up to float rounding)
+    c = distill('resnet10t', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg), tmp_path / 'c', progress=False)
+    d = distill('resnet10t', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, channels_last=True), tmp_path / 'd', progress=False)
+    np.testing.assert_allclose(losses(tmp_path / 'c'), losses(tmp_path / 'd'), atol=1e-5, rtol=0)
+    assert close(weights(tmp_path / 'c'), weights(tmp_path / 'd'), atol=1e-4)
+
+def test_bf16_autocast_runs_on_cpu_close_to_float32_and_compile_needs_cuda(tmp_path):
+    ims, t, s = task()
+    cfg = dict(CFG, steps=1, checkpoint_every=1, eval_every=1)
+    a = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg), tmp_path / 'a', model_kwargs=VIT, progress=False)
+    b = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, amp_bf16=True), tmp_path / 'b', model_kwargs=VIT, progress=False)
+    assert a['run_key'] != b['run_key']  # bf16 changes the numbers: another run
+    la, lb = losses(tmp_path / 'a')[0], losses(tmp_path / 'b')[0]
+    assert la != lb and lb == pytest.approx(la, rel=0.05)
+    with pytest.raises(AlignNbError, match='compile=True needs a CUDA device'):
+        distill('resnet10t', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, compile=True), tmp_path / 'c', progress=False)
+
+def test_grad_checkpointing_on_a_model_without_it_is_a_clear_error(tmp_path):
+    ims, t, s = task()
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    net.num_features = 4  # a plain module: no timm set_grad_checkpointing
+    with pytest.raises(AlignNbError, match='grad_checkpointing'):
+        distill(net, ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**dict(CFG, steps=1), grad_checkpointing=True), tmp_path, progress=False)
+
+# ---------------------------------------------------------------- the GPU check, dry run on CPU
+
+def test_gpu_check_dry_run_on_cpu(tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT), 'CUDA_VISIBLE_DEVICES': ''}
+    p = subprocess.run([sys.executable, str(ROOT / 'bench' / 'gpu_check.py'), '--dry-run', '--out', str(tmp_path)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert 'DRY RUN' in p.stdout and 'images/s' in p.stdout
+    res = json.loads((tmp_path / 'gpu_check.json').read_text())
+    assert res['dry_run'] is True and res['images_per_s'] > 0 and res['steps'] == 2

@@ -1,0 +1,63 @@
+"End to end: the toyworld study (teacher, triplets, distillation, evaluation, figures) through papermill in quick mode."
+import json
+from pathlib import Path
+import pandas as pd, pytest
+from align_nb.core import is_complete, load_json
+from align_nb.runner import plan_toyworld, run_jobs
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+    d = tmp_path_factory.mktemp('study')
+    import os
+    old = os.environ.get('ALIGN_NB_CACHE'); os.environ['ALIGN_NB_CACHE'] = str(d / 'cache')
+    try:
+        jobs = plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True, extra={'n_boot': 100})
+        st = run_jobs(jobs, status_file=d / 'status.csv', verbose=False)
+        st2 = run_jobs(jobs, verbose=False)
+    finally:
+        if old is None: os.environ.pop('ALIGN_NB_CACHE')
+        else: os.environ['ALIGN_NB_CACHE'] = old
+    return d, jobs, st, st2
+
+def test_every_job_completes(study):
+    d, jobs, st, _ = study
+    assert list(st.status) == ['complete'] * len(jobs), st[['job', 'status', 'error']].to_string() if 'error' in st else st
+    assert [j.name for j in jobs] == ['teacher', 'distill/resnet-alignet', 'distill/resnet-unalignet', 'eval/resnet-base',
+                                      'eval/resnet-alignet', 'eval/resnet-unalignet', 'figures']
+    for j in jobs:
+        assert is_complete(j.run_dir) and (j.run_dir / 'notebook.ipynb').is_file() and (j.run_dir / 'params.json').is_file()
+
+def test_rerun_skips_complete_runs_and_regenerates_figures(study):
+    _, jobs, _, st2 = study
+    assert list(st2.status) == ['skipped'] * (len(jobs) - 1) + ['complete']
+
+def test_teacher_run_writes_official_triplet_files(study):
+    d = study[0]
+    import numpy as np
+    for t in ('uncertainty_distillation', 'untransformed'):
+        for s in ('train', 'val'):
+            f = d / 'runs/toyworld/teacher/triplets' / t / f'{s}_cluster_border.npz'
+            z = np.load(f)
+            assert sorted(z.files) == ['filenames', 'indices', 'similarities']
+            sims = z['similarities']
+            assert (sims[:, 0] >= sims[:, 1:].max(1) - 1e-6).all()  # pair (0,1) most similar: image 2 is the odd one out
+    m = load_json(d / 'runs/toyworld/teacher/metrics.json')
+    assert m['report']['teacher (AligNet)']['accuracy'] > 1 / 3
+
+def test_students_are_evaluated_with_their_own_weights(study):
+    d = study[0]
+    base = load_json(d / 'runs/toyworld/eval/resnet-base/metrics.json')
+    al = load_json(d / 'runs/toyworld/eval/resnet-alignet/metrics.json')
+    assert 'student' in al['weights'] and al['weights'] != base['weights']
+    assert al['levels']['accuracy'] != base['levels']['accuracy']
+
+def test_figures_each_with_their_csv_and_a_results_table(study):
+    figs = study[0] / 'figs'
+    for name in ('levels_accuracy', 'rsa', 'uncertainty', 'fewshot', 'shift', 'taxonomy_change', 'teacher_levels'):
+        assert (figs / f'{name}.png').stat().st_size > 5000, name
+        assert len(pd.read_csv(figs / f'{name}.csv')) > 0, name
+    res = pd.read_csv(figs / 'results.csv')
+    assert set(res.variant) == {'base', 'alignet', 'unalignet'}
+    assert {'acc_between_class', 'acc_within_class', 'acc_class_border', 'acc_overall', 'rsa_r'} <= set(res.columns)
+    lv = pd.read_csv(figs / 'levels_accuracy.csv')
+    assert lv.ceiling.notna().all() and ((lv.lo <= lv.accuracy) & (lv.accuracy <= lv.hi)).all()
