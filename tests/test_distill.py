@@ -234,6 +234,9 @@ def test_saved_backbone_is_timm_loadable_and_input_module_unchanged(tmp_path):
     st = load_student(tmp_path).eval(); m.eval()
     x = torch.rand(2, 3, 16, 16)
     with torch.no_grad(): assert torch.equal(st.features(x), m.forward_head(m.forward_features(x), pre_logits=True))
+    from align_nb.backbones import load_backbone_file  # the same loader as every other backbone file
+    lb = load_backbone_file(tmp_path / 'student_backbone.pth')
+    with torch.no_grad(): assert torch.equal(st.features(x), lb.forward_head(lb.forward_features(x), pre_logits=True))
     met = load_json(tmp_path / 'metrics.json')
     assert {'val_acc', 'val_loss', 'val_acc_initial', 'train_loss_first', 'train_loss_last'} <= met.keys()
 
