@@ -1,0 +1,95 @@
+"""Benchmark: k-means with k = 500 on ImageNet-scale features in bounded memory, two implementations side by side.
+
+Data: synthetic clustered teacher features, n x d float16 in a memory-mapped `FeatureStore` (default the paper's
+1.28M x 1,152, ~3 GB; cached under --cache-dir and reused), 500 true clusters (centres N(0, sep^2), unit noise).
+
+* ours    : `align_nb.scale.kmeans_chunked` (greedy k-means++ and Lloyd on a 25k subsample, then chunked full Lloyd
+            passes with float32 matmul chunks, then one assignment pass).
+* sklearn : `sklearn.cluster.MiniBatchKMeans.partial_fit` over the same float32 chunks read from the memmap (one
+            mini-batch step per chunk, same number of epochs as ours' update passes), then a chunked `predict` pass.
+            (`MiniBatchKMeans.fit` on the whole pool would first copy it to float32: 5.9 GB.)
+
+Reported per variant: time per full assignment pass, total time, peak traced heap (tracemalloc) and the process
+ru_maxrss (which also counts the touched pages of the memory-mapped file), inertia / n and ARI against the truth.
+Targets: <= 3 minutes in all, bounded memory. faiss (not installed) would be the faster option on many cores/GPU.
+
+    OMP_NUM_THREADS=1 python bench/bench_kmeans.py [--n 1280000] [--dim 1152] [--k 500] [--passes 3]
+"""
+import argparse, os, resource, sys, time, tracemalloc
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+import numpy as np
+
+
+def synthetic_store(n=1_280_000, dim=1152, k=500, sep=0.25, seed=0, cache_dir='/tmp/align_nb_bench', chunk=65536):
+    "A cached float16 `FeatureStore` of synthetic clustered features and its true labels (n,)."
+    from align_nb.scale import FeatureStore
+    os.makedirs(cache_dir, exist_ok=True)
+    base = os.path.join(cache_dir, f'synth_n{n}_d{dim}_k{k}_sep{sep}_s{seed}')
+    rng = np.random.default_rng(seed)
+    cent = rng.normal(0, sep, (k, dim)).astype(np.float32)
+    truth = rng.integers(0, k, n)
+    if not os.path.exists(base + '.npy'):
+        t = time.perf_counter()
+        def chunks():
+            r = np.random.default_rng([seed, 1])
+            for s in range(0, n, chunk):
+                x = r.standard_normal((min(chunk, n - s), dim), dtype=np.float32); x += cent[truth[s:s + chunk]]
+                yield x
+        FeatureStore.write(base + '.npy', chunks(), n=n, progress=False)
+        print(f'  (wrote synthetic features {n} x {dim} float16 in {time.perf_counter() - t:.1f} s: {base}.npy)')
+    return FeatureStore(base + '.npy'), truth
+
+
+def sklearn_chunked(store, k, passes, chunk, seed):
+    "MiniBatchKMeans.partial_fit over float32 chunks for `passes` epochs, then a chunked predict pass."
+    from sklearn.cluster import MiniBatchKMeans
+    t0 = time.perf_counter(); km = MiniBatchKMeans(k, random_state=seed, n_init=1, batch_size=chunk)
+    order = np.random.default_rng(seed).permutation((len(store) + chunk - 1) // chunk)  # chunk order shuffled per run
+    for _ in range(passes):
+        for c in order:
+            km.partial_fit(np.asarray(store.data[c * chunk:(c + 1) * chunk], np.float32))
+    t1 = time.perf_counter(); labels = np.empty(len(store), np.int64); inertia = 0.0
+    for s in range(0, len(store), chunk):
+        x = np.asarray(store.data[s:s + chunk], np.float32)
+        labels[s:s + chunk] = km.predict(x)
+        inertia += float(((x - km.cluster_centers_[labels[s:s + chunk]]) ** 2).sum())
+    t2 = time.perf_counter()
+    return labels, dict(total_s=t2 - t0, assign_pass_s=t2 - t1, inertia=inertia)
+
+
+def ours(store, k, passes, chunk, seed):
+    from align_nb.scale import kmeans_chunked
+    labels, C, info = kmeans_chunked(store, k, seed=seed, n_iter=passes, chunk=chunk, tol=0, return_info=True, progress=False)
+    return labels, dict(total_s=info['total_s'], assign_pass_s=info['pass_s'][-1], update_pass_s=float(np.mean(info['pass_s'][:-1])),
+                        init_s=info['init_s'], inertia=info['inertia'][-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--n', type=int, default=1_280_000); ap.add_argument('--dim', type=int, default=1152)
+    ap.add_argument('--k', type=int, default=500); ap.add_argument('--passes', type=int, default=3, help='update passes (epochs) over the data')
+    ap.add_argument('--chunk', type=int, default=32768); ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--variants', default='ours,sklearn'); ap.add_argument('--cache-dir', default='/tmp/align_nb_bench')
+    a = ap.parse_args(argv)
+    from sklearn.metrics import adjusted_rand_score
+    store, truth = synthetic_store(a.n, a.dim, a.k, cache_dir=a.cache_dir)
+    print(f'k-means k={a.k} on {a.n} x {a.dim} float16 (memmap), {a.passes} update passes + 1 assignment pass, chunk {a.chunk}, '
+          f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}')
+    fns = dict(ours=ours, sklearn=sklearn_chunked); res = {}
+    tracemalloc.start()
+    for name in a.variants.split(','):
+        tracemalloc.reset_peak(); base = tracemalloc.get_traced_memory()[0]
+        labels, r = fns[name](store, a.k, a.passes, a.chunk, a.seed)
+        r['peak_heap_gb'] = (tracemalloc.get_traced_memory()[1] - base) / 2**30
+        r['maxrss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        r['ari'] = adjusted_rand_score(truth, labels); res[name] = r
+        extra = f'  update pass {r["update_pass_s"]:6.1f} s  init {r["init_s"]:5.1f} s' if 'update_pass_s' in r else ''
+        print(f'  {name:8s} total {r["total_s"]:7.1f} s  assignment pass {r["assign_pass_s"]:6.1f} s{extra}  '
+              f'peak heap {r["peak_heap_gb"]:.2f} GB  maxrss {r["maxrss_gb"]:.2f} GB  inertia/n {r["inertia"] / a.n:.2f}  ARI {r["ari"]:.4f}', flush=True)
+    if len(res) == 2:
+        print(f'  ratio sklearn/ours total time: {res["sklearn"]["total_s"] / res["ours"]["total_s"]:.2f}   (target: each <= 180 s)')
+    return res
+
+
+if __name__ == '__main__':
+    main()

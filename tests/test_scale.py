@@ -1,0 +1,227 @@
+"Tests of align_nb.scale: feature store, chunked k-means, streamed triplet .npz, lazy triplet reader (small sizes)."
+import os
+os.environ['HF_HUB_OFFLINE'] = '1'
+import pickle, zipfile
+from math import comb
+import numpy as np
+import pytest
+from align_nb.core import AlignNbError, save_npz
+from align_nb.scale import (FeatureStore, kmeans_chunked, write_npz_streaming, sample_triplets_chunked, ordered_similarities,
+                            generate_triplets_streaming, npz_member_memmap, LazyTriplets, _keys)
+from align_nb.triplets import AlignetTriplets, _order_by_teacher
+from align_nb.teacher import triplet_similarities
+
+
+def _pool(n=300, k=10, dim=12, seed=0):
+    "Clustered float16-representable pool features (n, dim) float32 and their clusters."
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, k, n)
+    f = (rng.normal(0, 1, (n, dim)) + 4 * rng.normal(0, 1, (k, dim))[g]).astype(np.float16).astype(np.float32)
+    return f, g
+
+
+def test_feature_store_round_trip_and_sorted_order(tmp_path):
+    x = np.random.default_rng(0).normal(0, 1, (50, 5)).astype(np.float32)
+    st = FeatureStore.write(tmp_path / 'f.npy', [x[:20], x[20:45], x[45:]], n=50, progress=False)
+    assert st.dtype == np.float16 and len(st) == 50 and st.dim == 5 and not st.is_sorted
+    np.testing.assert_array_equal(st.rows(np.arange(50)), x.astype(np.float16).astype(np.float32))
+    labels = np.array([3, 1, 2, 0, 1] * 10)
+    srt = st.sorted_by(labels, tmp_path / 's.npy', chunk=7, progress=False)
+    assert (tmp_path / 's.order.npy').is_file()
+    re = FeatureStore(tmp_path / 's.npy')  # re-opened from disk
+    assert re.is_sorted and np.all(np.diff(labels[re.order]) >= 0)  # file rows grouped by label
+    np.testing.assert_array_equal(re.order, np.argsort(labels, kind='stable'))
+    np.testing.assert_array_equal(np.asarray(re.data), x.astype(np.float16)[re.order])  # row r holds pool item order[r]
+    idx = np.array([[49, 0, 7], [3, 3, 18]])
+    for s in (st, srt, re):
+        np.testing.assert_array_equal(s.rows(idx), x.astype(np.float16).astype(np.float32)[idx])
+        np.testing.assert_array_equal(s.rows(idx, sort=True), s.rows(idx))
+    pool_order = np.concatenate([i for i, _ in re.chunks(8)]); np.testing.assert_array_equal(pool_order, np.arange(50))
+    file_order = np.concatenate([i for i, _ in re.chunks(8, file_order=True)]); np.testing.assert_array_equal(file_order, re.order)
+
+
+def test_feature_store_rejects_bad_input_and_leaves_no_file(tmp_path):
+    x = np.ones((10, 3), np.float32)
+    with pytest.raises(AlignNbError, match='held 6 rows, n=10'):
+        FeatureStore.write(tmp_path / 'a.npy', [x[:6]], n=10, progress=False)
+    bad = x.copy(); bad[4, 1] = 1e6  # overflows float16
+    with pytest.raises(AlignNbError, match='first in row 4'):
+        FeatureStore.write(tmp_path / 'a.npy', bad, progress=False)
+    with pytest.raises(AlignNbError, match='permutation'):
+        FeatureStore.write(tmp_path / 'a.npy', x, order=np.zeros(10, int), progress=False)
+    assert not list(tmp_path.iterdir())
+    st = FeatureStore.write(tmp_path / 'a.npy', x, progress=False)
+    with pytest.raises(AlignNbError, match='index 10 at position 1 is out of range'):
+        st.rows([0, 10])
+    with pytest.raises(FileNotFoundError):
+        FeatureStore(tmp_path / 'nope.npy')
+
+
+def test_kmeans_chunked_recovers_well_separated_clusters(tmp_path):
+    from sklearn.metrics import adjusted_rand_score
+    rng = np.random.default_rng(1)
+    cent = rng.normal(0, 8, (8, 16)); truth = rng.integers(0, 8, 4000)
+    x = (cent[truth] + rng.normal(0, 1, (4000, 16))).astype(np.float32)
+    labels, C = kmeans_chunked(x, 8, chunk=512, progress=False)
+    assert labels.shape == (4000,) and labels.dtype == np.int64 and C.shape == (8, 16)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    for j in range(8):  # each centre is the mean of its cluster (within noise / sqrt(n))
+        np.testing.assert_allclose(C[j], x[labels == j].mean(0), atol=1e-3)
+    # from a cluster-sorted store: labels still index pool items
+    st = FeatureStore.write(tmp_path / 'x.npy', x, dtype='float32', progress=False).sorted_by(truth, tmp_path / 'xs.npy', progress=False)
+    labels2, _ = kmeans_chunked(st, 8, chunk=700, progress=False)
+    assert adjusted_rand_score(truth, labels2) == 1.0
+
+
+def test_write_npz_streaming_round_trip_and_errors(tmp_path):
+    a = np.arange(30).reshape(10, 3); f = np.array([f'img{i}.JPEG' for i in range(30)]).reshape(10, 3)
+    p = write_npz_streaming(tmp_path / 'x.npz', {'filenames': (f.dtype, f.shape, [f[:4], f[4:]]), 'indices': (np.int64, a.shape, (a[i:i + 3] for i in range(0, 10, 3)))})
+    with np.load(p) as z:
+        np.testing.assert_array_equal(z['indices'], a); np.testing.assert_array_equal(z['filenames'], f)
+        assert z['filenames'].dtype == np.dtype('<U10')
+    with zipfile.ZipFile(p) as zf: assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+    with pytest.raises(AlignNbError, match="member 'indices' got 9 rows, 10 declared"):
+        write_npz_streaming(tmp_path / 'y.npz', {'indices': (np.int64, a.shape, [a[:9]])})
+    with pytest.raises(AlignNbError, match='rows of shape'):
+        write_npz_streaming(tmp_path / 'y.npz', {'indices': (np.int64, a.shape, [a[:, :2]])})
+    assert not (tmp_path / 'y.npz').exists()
+
+
+def test_streamed_npz_loads_and_equals_in_memory_reference(tmp_path):
+    f, g = _pool()
+    st = FeatureStore.write(tmp_path / 'pool.npy', f, progress=False)
+    ids = [f'n0000_{i:04d}.JPEG' for i in range(len(f))]
+    p = generate_triplets_streaming(st, tmp_path / 'tr.npz', 2000, 'cluster_border', k=g, temperature=0.25, ids=ids, seed=3, chunk=300, progress=False)
+    with np.load(p) as z:
+        assert sorted(z.files) == ['filenames', 'indices', 'similarities']
+        assert z['filenames'].dtype.kind == 'U' and z['similarities'].dtype == np.float32
+    t = AlignetTriplets.load(p, strict=True)  # strict: pair (0, 1) most similar in every row
+    assert len(t) == 2000 and t.manifest['scheme'] == 'cluster_border' and t.manifest['temperature'] == 0.25
+    # in-memory reference: the same sampled triplets, ordered by triplets._order_by_teacher (float64) and divided by T
+    raw = np.concatenate([c for c in sample_triplets_chunked(g, 2000, 'cluster_border', 3, 300) if not isinstance(c, dict)])
+    ref_t, ref_s = _order_by_teacher(f, raw, 'dot')
+    np.testing.assert_array_equal(t.indices, ref_t)
+    np.testing.assert_allclose(t.similarities, ref_s / 0.25, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(t.filenames, np.array(ids)[t.indices])
+    # invariants: no duplicate (unordered) triplets, sims / T, cluster_border: exactly two items share a cluster
+    assert len(np.unique(np.sort(t.indices, 1), axis=0)) == 2000
+    np.testing.assert_allclose(t.similarities, triplet_similarities(f, t.indices) / 0.25, rtol=1e-5, atol=1e-4)
+    gg = g[t.indices]
+    assert (((gg[:, 0] == gg[:, 1]).astype(int) + (gg[:, 0] == gg[:, 2]) + (gg[:, 1] == gg[:, 2])) == 1).all()
+
+
+def test_chunked_sampler_has_no_duplicates_across_chunks_and_respects_limits():
+    n = 12; g = np.zeros(n, int)
+    out = [c for c in sample_triplets_chunked(g, 200, 'random', seed=0, chunk=50)]
+    trip = np.concatenate(out[:-1]); counts = out[-1]
+    assert [len(c) for c in out[:-1]] == [50, 50, 50, 50] and counts['n_possible'] == comb(12, 3) == 220
+    assert len(np.unique(np.sort(trip, 1), axis=0)) == 200 and (np.sort(trip, 1)[:, :2] != np.sort(trip, 1)[:, 1:]).all()
+    with pytest.raises(AlignNbError, match='can produce only 220'):
+        next(sample_triplets_chunked(g, 221, 'random'))
+
+
+def test_keys_are_exact_below_2_21_items_and_mixed_above():
+    s = np.array([[0, 1, 2], [0, 2, 1], [5, 6, 7]])
+    assert _keys(np.sort(s, 1), 10).tolist() == [12, 12, 567]
+    big = 2 ** 22; rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, big, (200_000, 3)), 1)
+    k = _keys(t, big)
+    assert k.dtype == np.int64 and len(np.unique(k)) == len(np.unique(t, axis=0))  # no collisions on 200k distinct triplets
+    assert _keys(t[:5], big).tolist() == k[:5].tolist()
+
+
+def test_ordered_similarities_cosine_puts_most_similar_pair_first():
+    e = np.array([[1, 0], [0, 1], [10, 0.5]], np.float32)  # dot: (0,2) most similar (10 vs 0.5, 0); cosine: (0,2) too
+    t, s = ordered_similarities(e, [[1, 2, 0]], 'dot')
+    assert set(t[0, :2].tolist()) == {0, 2} and t[0, 2] == 1 and s[0, 0] == pytest.approx(10)
+    t, s = ordered_similarities(e, [[1, 2, 0]], 'cosine')
+    assert s[0, 0] == pytest.approx(10 / np.hypot(10, 0.5)) and t[0, 2] == 1
+    with pytest.raises(AlignNbError, match='similarity must be'):
+        ordered_similarities(e, [[0, 1, 2]], 'l2')
+
+
+def test_lazy_reader_equals_np_load(tmp_path):
+    f, g = _pool(n=120, k=6)
+    p = generate_triplets_streaming(f, tmp_path / 'tr.npz', 400, 'cluster_border', k=g, chunk=150, progress=False)
+    save_npz(tmp_path / 'plain.npz', indices=np.arange(12).reshape(4, 3), similarities=np.ones((4, 3), np.float32),
+             filenames=np.array([['a', 'b', 'c']] * 4))  # written by np.savez
+    for path in (p, tmp_path / 'plain.npz'):
+        lt = LazyTriplets(path)
+        with np.load(path) as z:
+            for k in ('indices', 'similarities', 'filenames'):
+                m = getattr(lt, k); assert isinstance(m, np.memmap) and not m.flags.writeable
+                np.testing.assert_array_equal(np.asarray(m), z[k])
+        lt2 = pickle.loads(pickle.dumps(lt))
+        assert len(pickle.dumps(lt)) < 1000 and lt2._maps is None  # only the path travels to workers
+        np.testing.assert_array_equal(lt2.row(len(lt) - 1)[0], lt.indices[-1])
+    np.savez_compressed(tmp_path / 'c.npz', indices=np.zeros((2, 3), int))
+    with pytest.raises(AlignNbError, match='compressed'):
+        npz_member_memmap(tmp_path / 'c.npz', 'indices')
+    save_npz(tmp_path / 'only.npz', indices=np.zeros((2, 3), int))
+    with pytest.raises(AlignNbError, match="no member 'similarities'"):
+        LazyTriplets(tmp_path / 'only.npz')
+    save_npz(tmp_path / 'dup.npz', indices=np.array([[0, 1, 1]]), similarities=np.ones((1, 3), np.float32), filenames=np.array([['a', 'b', 'b']]))
+    with pytest.raises(AlignNbError, match='row 0: a triplet needs three different'):
+        LazyTriplets(tmp_path / 'dup.npz').row(0)
+
+
+def _check_loader(images, path, transform, n_rows):
+    import torch
+    from align_nb.scale import LazyTripletImages
+    ds = LazyTripletImages(images, path, transform)
+    assert len(pickle.dumps(ds.triplets)) < 1000
+    rows = [list(range(i, min(i + 8, n_rows))) for i in range(0, n_rows, 8)][::-1]  # a batch_sampler, as distill uses
+    dl = torch.utils.data.DataLoader(ds, batch_sampler=rows, num_workers=2)
+    lt = LazyTriplets(path); seen = 0
+    for b, (x, s) in zip(rows, dl):
+        assert x.shape[:2] == (len(b), 3)
+        np.testing.assert_array_equal(s.numpy(), np.asarray(lt.similarities[b]))
+        j = lt.indices[b[-1], 2]
+        torch.testing.assert_close(x[-1, 2], transform(images[int(j)]))  # position 2 of the last row is that pool image
+        seen += len(b)
+    assert seen == n_rows
+
+
+def test_lazy_triplet_images_with_dataloader_workers_toy(tmp_path):
+    from align_nb.data import ArrayImages
+    from align_nb.distill import student_transform
+    ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (30, 16, 16, 3), dtype=np.uint8))
+    f, g = _pool(n=30, k=3, dim=4)
+    p = generate_triplets_streaming(f, tmp_path / 't.npz', 40, 'cluster_border', k=g, ids=ims.ids, chunk=16, progress=False)
+    _check_loader(ims, p, student_transform(None, None, '01'), 40)
+
+
+def test_lazy_triplet_images_real_jpegs_with_workers(tmp_path, shared_data):
+    from align_nb.data import image_folder
+    from align_nb.distill import student_transform
+    root = shared_data / 'imagenet_sample' / 'train'
+    if not root.is_dir(): pytest.skip(f'{root} not found')
+    ims = image_folder(root)
+    f = np.random.default_rng(0).normal(0, 1, (len(ims), 8)).astype(np.float32)
+    st = FeatureStore.write(tmp_path / 'pool.npy', f, progress=False)
+    p = generate_triplets_streaming(st, tmp_path / 'imagenet.npz', 48, 'class_border', labels=ims.labels['class'], ids=ims.ids, chunk=20, progress=False)
+    t = AlignetTriplets.load(p, strict=True)
+    assert t.filenames[0, 0].endswith('.JPEG') and t.resolve_indices(ims.ids).tolist() == t.indices.tolist()
+    _check_loader(ims, p, student_transform(None, 32, '01'), 48)
+
+
+def test_distill_trains_from_lazy_triplet_memmaps_with_workers(tmp_path):
+    from align_nb.data import ArrayImages
+    from align_nb.distill import distill, DistillConfig
+    ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (30, 16, 16, 3), dtype=np.uint8))
+    f, g = _pool(n=30, k=3, dim=4)
+    p = generate_triplets_streaming(f, tmp_path / 't.npz', 40, 'cluster_border', k=g, ids=ims.ids, chunk=16, progress=False)
+    lt = LazyTriplets(p)
+    cfg = DistillConfig.toy(steps=2, batch_size=8, warmup=0, head_dim=8, eval_every=2, checkpoint_every=2, num_workers=2)
+    met = distill('resnet10t', ims, lt.indices[:32], lt.similarities[:32], lt.indices[32:], lt.similarities[32:], cfg, tmp_path / 'run', progress=False)
+    assert met['complete'] and met['steps'] == 2 and met['n_train'] == 32 and np.isfinite(met['val_loss'])
+
+
+def test_ordered_similarities_threads_give_the_same_result(tmp_path):
+    f, g = _pool(n=200, k=5, dim=8)
+    st = FeatureStore.write(tmp_path / 'p.npy', f, progress=False)
+    trip = np.concatenate([c for c in sample_triplets_chunked(g, 1000, 'cluster_border', 0, 400) if not isinstance(c, dict)])
+    t1, s1 = ordered_similarities(st, trip, block=64)
+    t2, s2 = ordered_similarities(st, trip, block=64, workers=3)
+    np.testing.assert_array_equal(t1, t2); np.testing.assert_array_equal(s1, s2)
+    assert (s1[:, 0] >= s1[:, 1:].max(1)).all() and not np.array_equal(t1, trip)  # reordered, pair (0, 1) max
