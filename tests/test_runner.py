@@ -71,3 +71,13 @@ def test_cli_run_and_status(tmp_path, capsys):
     assert load_json(tmp_path / 'r/metrics.json') == {'y': 10}
     assert main(['status', str(tmp_path)]) == 0
     assert 'complete' in capsys.readouterr().out
+
+def test_plans_pass_absolute_paths_because_notebooks_run_in_their_own_folders(tmp_path, monkeypatch):
+    from align_nb.runner import plan_toyworld
+    monkeypatch.chdir(tmp_path)
+    jobs = plan_toyworld(backbones=['resnet'], runs_dir='relative/runs', figures_dir='figs')
+    for j in jobs:
+        assert Path(j.run_dir).is_absolute(), j
+        for k in ('teacher_dir', 'student_dir', 'runs_root', 'figures_dir'):
+            if j.parameters.get(k): assert Path(j.parameters[k]).is_absolute(), (j.name, k, j.parameters[k])
+    assert jobs[0].run_dir == tmp_path / 'relative/runs/toyworld/teacher'
