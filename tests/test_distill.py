@@ -261,3 +261,14 @@ def test_distillation_on_easy_task_lowers_loss_and_raises_val_accuracy(tmp_path)
     assert r['val_acc'] == pytest.approx(met['val_acc'])
     log = read_log(tmp_path)
     assert log.loss.notna().sum() == 30 and log.loc[log.step == 0, 'dot_std'].iloc[0] > 0
+
+def test_student_from_a_module_keeps_its_create_kwargs_so_the_saved_backbone_reloads(tmp_path):
+    from align_nb.backbones import load_backbone, load_backbone_file
+    ims, t, s = brightness_task(n_img=20, n_trip=40)
+    base = load_backbone('vit_tiny_patch16_224', img_size=16, patch_size=4, depth=1)  # not timm's default architecture
+    cfg = DistillConfig.toy(**{**RESUME_CFG, 'steps': 1, 'warmup': 1})
+    distill(base, ims, t[:30], s[:30], t[30:], s[30:], cfg, tmp_path, progress=False)
+    lb = load_backbone_file(tmp_path / 'student_backbone.pth')  # strict: a depth-12 rebuild would fail here
+    st = load_student(tmp_path).eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad(): assert torch.equal(st.features(x), lb.forward_head(lb.forward_features(x), pre_logits=True))
