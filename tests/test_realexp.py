@@ -174,8 +174,10 @@ def test_real_plan_end_to_end_quick(tmp_path):
     ref = {r['reference']: r for r in m['things']}
     assert abs(ref['human noise ceiling']['value'] - 0.672) < 0.01
     for k in ('SPoSE 49d', 'SPoSE 66d', 'VICE 42d'): assert 0.62 < ref[k]['value'] < 0.65 and ref[k]['lo'] < ref[k]['value'] < ref[k]['hi']
-    for n in ('real_rsa', 'real_things'): assert (figs / f'{n}.png').stat().st_size > 1000 and (figs / f'{n}.csv').is_file()
+    for n in ('rsa_mur92_held_out', 'things_references'): assert (figs / f'{n}.png').stat().st_size > 1000 and (figs / f'{n}.csv').is_file()
     import pandas as pd
     t = pd.read_csv(figs / 'results.csv')
-    assert len(t) == 5 and {'rsa_r', 'rsa_lo', 'rsa_hi', 'triplet_val_acc'} <= set(t.columns) and (figs / 'results.md').is_file()
+    assert len(t) == 5 and {'set', 'measure', 'value', 'lo', 'hi', 'ceiling_lower', 'ceiling_upper', 'triplet_val_acc'} <= set(t.columns)
+    assert set(t.set) == {'Mur92 held-out'} and set(t.measure) == {'RSA Spearman r'} and (figs / 'results.md').is_file()
+    assert t.triplet_val_acc.notna().sum() == 2  # the two students
     assert (jobs[0].run_dir / 'triplets' / 'alignet' / 'train.npz').is_file() and (jobs[1].run_dir / 'training.png').is_file()

@@ -34,10 +34,18 @@ def test_run_writes_notebook_params_provenance_metrics_and_completion(tmp_path):
 def test_complete_runs_are_skipped_and_force_reruns(tmp_path):
     nb = _demo_notebook(tmp_path / 'demo.ipynb')
     run_notebook(str(nb), tmp_path / 'run', {'x': 1})
-    assert run_notebook(str(nb), tmp_path / 'run', {'x': 2})['status'] == 'skipped'
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'skipped'
     assert load_json(tmp_path / 'run/metrics.json') == {'y': 2}
-    assert run_notebook(str(nb), tmp_path / 'run', {'x': 2}, force=True)['status'] == 'complete'
-    assert load_json(tmp_path / 'run/metrics.json') == {'y': 4}
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 1}, force=True)['status'] == 'complete'
+    assert load_json(tmp_path / 'run/metrics.json') == {'y': 2}
+
+def test_complete_run_with_other_parameters_runs_again(tmp_path, capsys):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    run_notebook(str(nb), tmp_path / 'run', {'x': 1})
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 2})['status'] == 'complete'
+    assert load_json(tmp_path / 'run/metrics.json') == {'y': 4} and load_json(tmp_path / 'run/params.json')['parameters']['x'] == 2
+    assert 'other parameters (x)' in capsys.readouterr().out
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 2})['status'] == 'skipped'
 
 def test_failure_is_recorded_dependents_blocked_and_completed_runs_kept(tmp_path):
     ok = _demo_notebook(tmp_path / 'ok.ipynb')
