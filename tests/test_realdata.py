@@ -389,3 +389,89 @@ print('ok')
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120,
                        env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0 and 'ok' in r.stdout, r.stderr[-3000:]
+
+
+# ---- any RDM file and any odd-one-out table (further human-similarity datasets) ----
+
+needs_mur = pytest.mark.skipif(DATA is None or not (DATA / 'mur92').is_dir(), reason='shared data folder absent')
+
+
+@needs_mur
+def test_load_rdms_reads_the_brain_and_it_rdms_of_kriegeskorte_2008():
+    br, names = rd.load_rdms(DATA / 'mur92' / '92_brainRDMs.mat', return_names=True)
+    assert br.shape == (8, 92, 92) and len(names) == 8
+    it, nm = rd.load_rdms(DATA / 'mur92' / 'Kriegeskorte_Neuron2008_supplementalData.mat', key='RDMs_mIT_hIT_fig1', return_names=True)
+    assert it.shape == (2, 92, 92) and nm == ['mIT_674neurons', 'hITvisStim_316vx']
+    for R in (*br, *it):
+        assert np.allclose(R, R.T) and np.all(np.diag(R) == 0) and np.isfinite(R).all()
+    # the published human-IT RDM (a 4186-vector) is the mean of the 4 subjects x 2 sessions (a struct array of 92x92 matrices)
+    assert np.abs(it[1] - br.mean(0)).max() < 1e-6
+    # IT separates animate from inanimate objects: within-animacy dissimilarity is below between
+    an = rd.load_mur92(DATA / 'mur92').images.labels['animate'].astype(bool)
+    for R in it:
+        within = np.r_[R[np.ix_(an, an)][np.triu_indices(an.sum(), 1)], R[np.ix_(~an, ~an)][np.triu_indices((~an).sum(), 1)]].mean()
+        assert within < R[np.ix_(an, ~an)].mean()
+
+
+@needs_mur
+def test_rsa_of_brain_rdms_through_the_public_api():
+    from align_nb.evaluate import rsa_report
+    br = rd.load_rdms(DATA / 'mur92' / '92_brainRDMs.mat')
+    it = rd.load_rdms(DATA / 'mur92' / 'Kriegeskorte_Neuron2008_supplementalData.mat', key='RDMs_mIT_hIT_fig1')
+    # 'features' whose cosine RDM is the monkey-IT RDM are not at hand; a model whose features are the category vectors is
+    cv = rd.load_mur92(DATA / 'mur92').category_vectors[:, :8].astype(float) + 0.1
+    r = rsa_report(cv, br, n_boot=100, seed=0)
+    assert r['n_subjects'] == 8 and r['n_stimuli'] == 92
+    assert 0 < r['noise_ceiling_lower'] <= r['noise_ceiling_upper'] <= 1 and r['rho_ci'][0] <= r['rho'] <= r['rho_ci'][1]
+    assert r['rho'] > 0.1  # category structure explains part of human IT
+    assert rsa_report(cv, it[:1], n_boot=10)['n_subjects'] == 1
+
+
+def test_load_rdms_formats_and_errors(tmp_path):
+    import scipy.io as sio
+    from scipy.spatial.distance import squareform
+    rng = np.random.default_rng(1)
+    A = np.abs(rng.normal(size=(2, 6, 6))); A = A + A.transpose(0, 2, 1)
+    for a in A: np.fill_diagonal(a, 0)
+    np.save(tmp_path / 'v.npy', squareform(A[0])); assert np.allclose(rd.load_rdms(tmp_path / 'v.npy')[0], A[0])
+    sio.savemat(tmp_path / 'm.mat', {'D': A[1]}); assert np.allclose(rd.load_rdms(tmp_path / 'm.mat')[0], A[1])
+    (tmp_path / 'h.tsv').write_text('\t' + '\t'.join('abcdef') + '\n' + ''.join(c + '\t' + '\t'.join(map(str, row)) + '\n' for c, row in zip('abcdef', A[0])))
+    assert np.allclose(rd.load_rdms(tmp_path / 'h.tsv')[0], A[0])
+    C = np.corrcoef(rng.normal(size=(6, 20))); np.save(tmp_path / 'c.npy', C)
+    assert np.allclose(rd.load_rdms(tmp_path / 'c.npy', kind='similarity')[0], 1 - C, atol=1e-12)
+    N = A[0].copy(); N[0, 4] = N[4, 0] = np.nan; np.save(tmp_path / 'nan.npy', N)
+    with pytest.raises(AlignNbError, match=r'nan\.npy: RDM 0 .*entry \(0, 4\) is nan'): rd.load_rdms(tmp_path / 'nan.npy')
+    np.save(tmp_path / 'odd.npy', np.zeros(7))
+    with pytest.raises(AlignNbError, match='not an upper triangle'): rd.load_rdms(tmp_path / 'odd.npy')
+    with pytest.raises(AlignNbError, match='unknown RDM file type'): rd.load_rdms(tmp_path / 'x.json') if (tmp_path / 'x.json').write_text('{}') else None
+    with pytest.raises(FileNotFoundError): rd.load_rdms(tmp_path / 'missing.npy')
+
+
+def test_load_triplet_table_layouts_and_errors(tmp_path):
+    (tmp_path / 't.csv').write_text('a,b,c,odd_item,who,kind\n1,2,3,2,p1,x\n3,4,1,1,p2,y\n')
+    t = rd.load_triplet_table(tmp_path / 't.csv', ('a', 'b', 'c'), odd='item', odd_col='odd_item', base=1, subject_col='who', kind_col='kind', n_items=4)
+    assert t.items.tolist() == [[0, 1, 2], [2, 3, 0]] and t.odd.tolist() == [1, 2] and t.kind.tolist() == ['x', 'y']
+    (tmp_path / 'p.txt').write_text('0 1 2 0\n2 1 0 2\n')
+    t = rd.load_triplet_table(tmp_path / 'p.txt', odd='position', odd_col=3)
+    assert t.odd.tolist() == [0, 2] and t.odd_last.tolist() == [[1, 2, 0], [2, 1, 0]]
+    (tmp_path / 'bad.txt').write_text('0 1 2 0\n2 1 q 2\n')
+    with pytest.raises(AlignNbError, match="bad.txt: line 2: item 2 must be an integer, got 'q'"): rd.load_triplet_table(tmp_path / 'bad.txt', odd='position', odd_col=3)
+    with pytest.raises(AlignNbError, match='no column'): rd.load_triplet_table(tmp_path / 't.csv', ('a', 'b', 'zz'))
+
+
+@needs_mur
+def test_odd_one_out_on_a_further_table_through_the_public_api(tmp_path):
+    "A triplet table written from the Mur92 mean RDM (another dataset's shape) scores through load_triplet_table + odd_one_out_report."
+    from align_nb.evaluate import odd_one_out_report
+    mur = rd.load_mur92(DATA / 'mur92'); D = mur.mean_rdm
+    rng = np.random.default_rng(0)
+    t = np.array([rng.choice(92, 3, replace=False) for _ in range(300)])
+    d = np.stack([D[t[:, 1], t[:, 2]], D[t[:, 0], t[:, 2]], D[t[:, 0], t[:, 1]]], 1)  # distance of the pair without item i
+    chosen = t[np.arange(300), d.argmin(1)]  # the odd one out: the item left out of the closest pair
+    np.savetxt(tmp_path / 'mur_triplets.csv', np.c_[t + 1, chosen + 1], fmt='%d', delimiter=',')
+    trials = rd.load_triplet_table(tmp_path / 'mur_triplets.csv', odd='item', odd_col=3, base=1, n_items=92)
+    # the RDM itself as a precomputed similarity (-D) reproduces every choice; category vectors score above chance (1/3)
+    from align_nb.evaluate import triplet_similarities, predict_odd, score_predictions
+    assert score_predictions(predict_odd(triplet_similarities(-D, trials.items, 'precomputed')), trials).mean() == 1.0
+    cv = mur.category_vectors.astype(float) + 0.05
+    assert odd_one_out_report(cv, trials, n_boot=10)['accuracy'] > 0.4
