@@ -620,7 +620,7 @@ def study_transform(model, # a timm model (e.g. a distilled student's backbone)
     s = as_fullscale(config).image_size if config is not None else 0
     return make_transform(model, input_size=(3, s, s) if s else None)
 
-# %% ../nbs/13_realexp.ipynb #3981898e
+# %% ../nbs/13_realexp.ipynb #7d88e891
 def split_triplet_file(src, # an uncompressed official AligNet `.npz` (e.g. from `scale.generate_triplets_streaming`)
                        train_path, val_path, # the two `.npz` files to write (atomically)
                        n_val:int, # rows for `val_path` (a seeded random choice); the rest go to `train_path`
@@ -665,7 +665,7 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
         a.save(out / 'train.npz'); b.save(out / 'val.npz')
     else:
         from align_nb.scale import FeatureStore, generate_triplets_streaming
-        store = FeatureStore.write(out / 'embeddings.npy', emb.astype(np.float32), dtype='float16', progress=progress)
+        store = FeatureStore.write(out / 'embeddings.npy', np.asarray(emb, np.float32), dtype='float16', progress=progress)  # no copy when already float32
         allp = generate_triplets_streaming(store, out / 'all.npz', n_triplets, scheme, k=k, temperature=teacher.temperature, seed=seed,
                                            ids=ids, workers=workers, progress=progress)
         split_triplet_file(allp, out / 'train.npz', out / 'val.npz', n_val, seed)

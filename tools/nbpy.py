@@ -7,7 +7,7 @@ Cells start with `# %%` (code) or `# %% [markdown]` (markdown, every line prefix
 Cell tags go on the marker line: `# %% tags=["parameters"]`. The notebook stays the only source
 of the library; the script is a scratch copy. Outputs are not kept (run the notebook to make them).
 """
-import json, re, sys
+import hashlib, json, os, re, sys
 import nbformat
 
 MARK = re.compile(r'^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$')
@@ -37,6 +37,12 @@ def pack(py_path, nb_path):
         elif cur is not None:
             cur['lines'].append(line)
     if cur: cells.append(cur)
+    # keep the ids of unchanged cells (small diffs); new or edited cells get an id derived from their content
+    old = {}
+    if os.path.exists(nb_path):
+        for oc in nbformat.read(nb_path, as_version=4).cells:
+            if oc.get('id'): old.setdefault((oc.cell_type, oc.source), oc['id'])
+    used = set()
     nb = nbformat.v4.new_notebook()
     nb.metadata['kernelspec'] = dict(display_name='python3', language='python', name='python3')
     for c in cells:
@@ -48,8 +54,13 @@ def pack(py_path, nb_path):
         else:
             cell = nbformat.v4.new_code_cell('\n'.join(lines))
         if c['tags']: cell.metadata['tags'] = c['tags']
-        cell.pop('id', None)
-        cells_append = nb.cells.append(cell)
+        cid = old.get((cell.cell_type, cell.source))
+        if cid is None or cid in used:
+            h = hashlib.sha1(f'{cell.cell_type}\n{cell.source}'.encode()).hexdigest(); i = 0
+            while h[i:i + 8] in used: i += 1
+            cid = h[i:i + 8]
+        used.add(cid); cell['id'] = cid
+        nb.cells.append(cell)
     nbformat.write(nb, nb_path)
 
 if __name__ == '__main__':
