@@ -12,9 +12,10 @@ from .core import (AlignNbError, LazyClasses, atomic_path, save_json, load_json,
                            check_finite, get_device, seed_everything, mark_complete, is_complete, provenance, sha256_file)
 
 # %% auto #0
-__all__ = ['DistillConfig', 'triplet_logits', 'kl_loss', 'jsd_loss', 'triplet_loss', 'pair01_accuracy', 'warmup_cosine',
-           'check_triplets', 'student_transform', 'triplet_order', 'embed_images', 'evaluate_triplets', 'dist_info',
-           'init_distributed', 'read_log', 'load_student', 'distill', 'Student', 'AdamDecayToInit', 'TripletImages']
+__all__ = ['TOY_DISTILL_DEFAULTS', 'DistillConfig', 'triplet_logits', 'kl_loss', 'jsd_loss', 'triplet_loss', 'pair01_accuracy',
+           'warmup_cosine', 'check_triplets', 'student_transform', 'triplet_order', 'embed_images', 'evaluate_triplets',
+           'dist_info', 'init_distributed', 'read_log', 'load_student', 'distill', 'Student', 'AdamDecayToInit',
+           'TripletImages']
 
 # %% ../nbs/08_distill.ipynb #c52133f4
 _lazy = LazyClasses(globals())  # torch-dependent classes, built on first access (the import stays light)
@@ -23,12 +24,17 @@ _lazy_class, _get = _lazy.register, _lazy.get
 
 def __getattr__(name): return _lazy.module_getattr(name)
 
-# %% ../nbs/08_distill.ipynb #e4b0a34b
+# %% ../nbs/08_distill.ipynb #5b318fd4
 _LOSSES = ('kl', 'jsd')
 _RANGES = ('01', 'model')
 # fields that do not change the trained weights (may differ between an interrupted run and its resumption)
 _RUNTIME_FIELDS = ('device', 'num_workers', 'checkpoint_every', 'eval_every', 'eval_batch_size', 'keep_checkpoint', 'log_every',
                    'channels_last', 'grad_checkpointing', 'compile')
+
+# Per-family toy recipe (measured on toyworld, 300 steps): at lr 2e-3 the ViT's pooled features collapse onto the
+# superordinate categories (mean cosine distance of same-basic pairs 0.009, same-superordinate 0.010, unrelated 0.263)
+# and its few-shot accuracy drops below the base model's; at 5e-4 the hierarchy is kept (0.21 / 0.28 / 0.95).
+TOY_DISTILL_DEFAULTS = {'vit': dict(lr=5e-4)}
 
 @dataclass
 class DistillConfig:
@@ -82,6 +88,11 @@ class DistillConfig:
     def toy(cls, **kw):
         "A CPU-sized recipe for the toy world: 300 steps of 64 triplets, lr 2e-3, 30 warm-up steps, wd 1, tau 10, KL, 256-d head."
         return cls(**kw)
+
+    @classmethod
+    def toy_for(cls, backbone:str, **kw):
+        "The toy recipe with the family's own defaults (`TOY_DISTILL_DEFAULTS`, e.g. lr 5e-4 for the ViT); `kw` overrides both."
+        return cls(**{**TOY_DISTILL_DEFAULTS.get(backbone, {}), **kw})
 
     def to_dict(self) -> dict: return asdict(self)
 
