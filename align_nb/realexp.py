@@ -15,8 +15,8 @@ __all__ = ['MUR92_STRATA', 'REAL_BACKBONES', 'FIT_TEACHER_KEYS', 'FULLSCALE_STUD
            'rdm_triplet_probs', 'rdm_choice_counts', 'human_rdm_targets', 'to_square_array', 'concat_images',
            'cifar_weights_file', 'things_references', 'plan_real', 'FullScaleConfig', 'as_fullscale', 'npz_shapes',
            'dry_run', 'TeacherData', 'mur92_teacher_data', 'fullscale_pool', 'fullscale_teacher_data', 'save_pool',
-           'load_pool', 'study_backbone', 'study_transform', 'split_triplet_file', 'make_alignet_triplets', 'EvalSet',
-           'mur92_eval_sets', 'fullscale_eval_sets', 'set_report', 'plan_fullscale']
+           'load_pool', 'study_backbone', 'study_transform', 'split_triplet_file', 'make_alignet_triplets',
+           'pool_triplets', 'EvalSet', 'mur92_eval_sets', 'fullscale_eval_sets', 'set_report', 'plan_fullscale']
 
 # %% ../nbs/13_realexp.ipynb #c204e2c5
 MUR92_STRATA = ('human', 'nonhumani', 'body', 'face', 'natObj', 'artiObj')
@@ -671,6 +671,29 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
         split_triplet_file(allp, out / 'train.npz', out / 'val.npz', n_val, seed)
         for f in (allp, Path(str(allp) + '.manifest.json'), store.path): Path(f).unlink(missing_ok=True)
     return dict(n_train=n_triplets - n_val, n_val=n_val, temperature=float(teacher.temperature), streamed=stream, scheme=scheme, k=k)
+
+# %% ../nbs/13_realexp.ipynb #f065fb8c
+def pool_triplets(path, # an official AligNet `.npz`
+                  pool_ids, # the pool's ids in order (file basenames)
+                  check_rows:int=100_000, # rows whose file names are compared with the pool ids at their indices
+                  seed:int=0
+                 ) -> tuple:
+    "`(indices (n, 3) int64 into the pool, similarities (n, 3) float32, how)` of a triplet file; `how` is 'indices' or 'filenames'."
+    from align_nb.scale import LazyTriplets
+    from align_nb.triplets import AlignetTriplets
+    ids = np.asarray([str(i) for i in pool_ids])
+    try: lz = LazyTriplets(path)
+    except Exception: lz = None  # e.g. a compressed npz: read it whole below
+    if lz is not None:
+        idx = lz.indices; n = len(idx)
+        rows = np.sort(np.random.default_rng(seed).choice(n, min(n, check_rows), replace=False))
+        sub = np.asarray(idx[rows], np.int64)
+        if sub.min() >= 0 and sub.max() < len(ids) and (ids[sub] == np.asarray(lz.filenames[rows]).astype(str)).all():
+            out = np.asarray(idx, np.int64)
+            if out.min() < 0 or out.max() >= len(ids): raise AlignNbError(f'{path}: indices outside the pool 0..{len(ids) - 1}')
+            return out, np.asarray(lz.similarities, np.float32), 'indices'
+    t = AlignetTriplets.load(path)
+    return t.resolve_indices(ids), np.asarray(t.similarities, np.float32), 'filenames'
 
 # %% ../nbs/13_realexp.ipynb #eabc9c59
 @dataclass
