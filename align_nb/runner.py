@@ -46,7 +46,7 @@ def notebook_parameters(nb_path) -> dict:
     if len(cells) > 1: raise AlignNbError(f'{nb_path}: {len(cells)} cells tagged "parameters" (cells {cells}); expected exactly one')
     return dict(papermill.inspect_notebook(str(nb_path)))
 
-# %% ../nbs/10_runner.ipynb #056641a9
+# %% ../nbs/10_runner.ipynb #006a3e94
 @dataclass
 class Job:
     "One paper-notebook run: `notebook` with `parameters` into `run_dir`, after the jobs named in `depends`."
@@ -86,9 +86,9 @@ def run_notebook(notebook, # paper notebook name or path
     if unknown: raise AlignNbError(f'{nb}: unknown parameter(s) {unknown}; the notebook declares {sorted(declared)}')
     if 'run_dir' not in declared: raise AlignNbError(f'{nb}: the parameters cell must declare run_dir')
     if is_complete(run_dir) and not force:
-        before = _recorded_parameters(run_dir)
-        if before == _jsonable(parameters): return {'status': 'skipped', 'run_dir': str(run_dir), 'reason': 'already complete'}
-        changed = sorted(k for k in set(before or {}) | set(parameters) if (before or {}).get(k, '<unset>') != _jsonable(parameters).get(k, '<unset>'))
+        before, now = _recorded_parameters(run_dir) or {}, _jsonable(parameters)
+        if before == now: return {'status': 'skipped', 'run_dir': str(run_dir), 'reason': 'already complete'}
+        changed = sorted(k for k in set(before) | set(now) if before.get(k, '<unset>') != now.get(k, '<unset>'))
         print(f'{run_dir}: complete, but with other parameters ({", ".join(changed) or "none recorded"}): running again', flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (COMPLETE, 'FAILED.json', 'metrics.json'):
