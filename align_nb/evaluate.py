@@ -11,9 +11,10 @@ from .data import Trials, RepeatedTriplets
 
 # %% auto #0
 __all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'predict_odd', 'score_predictions',
-           'odd_one_out_accuracy', 'noise_ceiling', 'entropy', 'kl_to_human', 'fit_temperature',
-           'uncertainty_alignment', 'bootstrap_ci', 'odd_one_out_report', 'model_rdm', 'rsa_report', 'few_shot_probe',
-           'shift_probe', 'taxonomy_distances']
+           'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling', 'loo_noise_ceiling', 'entropy', 'kl_to_human',
+           'fit_temperature', 'uncertainty_alignment', 'triplet_ids', 'bootstrap_ci', 'split_by_triplet',
+           'odd_one_out_report', 'model_rdm', 'compare_rdms', 'rsa_report', 'few_shot_probe', 'shift_probe',
+           'taxonomy_distances']
 
 # %% ../nbs/05_evaluate.ipynb #063b11f3
 _METRICS = ('cosine', 'dot')
@@ -150,25 +151,57 @@ def odd_one_out_accuracy(features, # (n_items, d) features (or a similarity matr
     sims = triplet_similarities(features, trials.items, metric, chunk_size)
     return score_predictions(predict_odd(sims), trials)
 
-# %% ../nbs/05_evaluate.ipynb #5612ac32
+# %% ../nbs/05_evaluate.ipynb #c5dbf7f5
+def ceiling_shares(counts, # (m, 3) answer counts per triplet (e.g. `RepeatedTriplets.counts`)
+                   loo:bool=False # leave-one-out agreement instead of the majority share
+                  ) -> np.ndarray:
+    "(m,) per-triplet ceiling: share of answers equal to the majority answer, or (`loo`) mean score of each answer against the majority of the others (ties of the others: 1/#tied)."
+    c = np.asarray(counts)
+    if c.ndim != 2 or c.shape[1] != 3: raise AlignNbError(f'counts must have shape (m, 3), got {c.shape}')
+    c = c.astype(np.float64)
+    n = c.sum(1)
+    bad = np.flatnonzero(n < (2 if loo else 1))
+    if len(bad): raise AlignNbError(f'row {bad[0]}: {"leave-one-out needs at least 2 answers" if loo else "no answers"} (counts {c[bad[0]].tolist()})')
+    if not loo: return c.max(1) / n
+    score = np.zeros(len(c))
+    for a in range(3):  # the answers at position a, each scored against the majority of the others
+        others = c.copy(); others[:, a] -= 1
+        tied = others == others.max(1, keepdims=True)
+        score += np.where(c[:, a] > 0, c[:, a] * tied[:, a] / tied.sum(1), 0.0)
+    return score / n
+
 def noise_ceiling(rep:RepeatedTriplets, # repeated triplets with answer counts
                   min_n:int=2, # only triplets answered at least this often count (a single answer is trivially unanimous)
-                  per_kind:bool=False # also return the ceiling per `rep.kind`
+                  per_kind:bool=False, # also return the ceiling per `rep.kind`
+                  loo:bool=False, # leave-one-out ceiling (each answer vs the majority of the other answers) instead of the majority share
+                  n_boot:int=0, # with `per_kind`: bootstrap resamples over triplets for an interval (0: none)
+                  seed:int=0,
+                  ci:float=0.95
                  ):
-    "Mean share of the majority answer; with `per_kind`, a dict {'overall', 'per_kind': {kind: ceiling}, 'n_triplets'}."
+    "Mean over repeated triplets of the majority share (or leave-one-out agreement); with `per_kind`, a dict {'overall', 'ci', 'ci_over', 'per_kind', 'n_triplets', 'estimator'}."
     c = np.asarray(rep.counts)
     if c.ndim != 2 or c.shape[1] != 3: raise AlignNbError(f'{rep.source}: counts must have shape (m, 3), got {c.shape}')
+    if loo and min_n < 2: raise AlignNbError(f'noise_ceiling: the leave-one-out ceiling needs min_n >= 2, got {min_n}')
     n = c.sum(1)
     keep = n >= min_n
     if not keep.any(): raise AlignNbError(f'{rep.source}: no triplet answered at least {min_n} times (max {int(n.max()) if len(n) else 0}); the noise ceiling needs repeated triplets')
-    share = c[keep].max(1) / n[keep]
+    share = ceiling_shares(c[keep], loo)
     overall = float(share.mean())
     if not per_kind: return overall
-    out = {'overall': overall, 'n_triplets': int(keep.sum()), 'per_kind': {}}
+    b = bootstrap_ci(share, n_boot, ci, seed, unit='triplets') if n_boot > 0 else None
+    out = {'overall': overall, 'ci': None if b is None else [b['lo'], b['hi']], 'ci_over': 'triplets', 'n_triplets': int(keep.sum()),
+           'estimator': 'leave-one-out' if loo else 'majority share', 'per_kind': {}}
     if rep.kind is not None:
         kinds = np.asarray(rep.kind)[keep]
         for k in _unique(kinds): out['per_kind'][_py(k)] = float(share[kinds == k].mean())
     return out
+
+def loo_noise_ceiling(rep:RepeatedTriplets, # repeated triplets with answer counts
+                      min_n:int=2, # only triplets answered at least this often
+                      per_kind:bool=False, **kw # more arguments of `noise_ceiling` (n_boot, seed, ci)
+                     ):
+    "Leave-one-out noise ceiling: `noise_ceiling(rep, min_n, per_kind, loo=True)`."
+    return noise_ceiling(rep, min_n, per_kind, loo=True, **kw)
 
 def _unique(a):
     "Unique values in order of first appearance."
@@ -258,86 +291,185 @@ def uncertainty_alignment(model_probs, # (m, 3) model choice probabilities for t
             out['rt_spearman'], out['rt_p'] = float(r[0]), float(r[1])
     return out
 
-# %% ../nbs/05_evaluate.ipynb #9ce79af4
+# %% ../nbs/05_evaluate.ipynb #49fc6c91
+def triplet_ids(items # (n, 3) triplets (or `Trials`)
+               ) -> np.ndarray:
+    "(n,) int64 id of each row's unordered triplet (rows with the same three items in any order share an id)."
+    items = items.items if isinstance(items, (Trials, RepeatedTriplets)) else np.asarray(items)
+    if items.ndim != 2 or items.shape[1] != 3: raise AlignNbError(f'triplet_ids: expected an (n, 3) array of item indices, got shape {items.shape}')
+    return np.unique(np.sort(items, 1), axis=0, return_inverse=True)[1].ravel().astype(np.int64)
+
 def bootstrap_ci(values_or_fn, # (n,) per-item values (statistic: their mean), or a function idx -> statistic
                  n_boot:int=1000, # number of resamples
                  ci:float=0.95, # coverage of the percentile interval
                  seed:int=0,
                  n:int=None, # number of items (required when a function is given)
-                 max_elems:int=1<<24 # bounds the memory of vectorised resampling (n_boot chunk x n)
+                 max_elems:int=1<<24, # bounds the memory of vectorised resampling (n_boot chunk x n)
+                 groups=None, # (n,) cluster label per item: whole clusters are resampled (e.g. `triplet_ids` of the trials)
+                 unit:str=None # name of the resampled unit, returned as `ci_over` (default 'groups' / 'items')
                 ) -> dict:
-    "Percentile bootstrap interval: {'value', 'lo', 'hi', 'n', 'n_boot'}; per-item values are resampled in vectorised chunks."
+    "Percentile bootstrap interval: {'value', 'lo', 'hi', 'n' (resampled units), 'n_values', 'n_boot', 'ci_over'}; with `groups`, a cluster bootstrap."
     if not 0 < ci < 1: raise AlignNbError(f'ci must be in (0, 1), got {ci}')
     rng = np.random.default_rng(seed)
+    unit = unit or ('groups' if groups is not None else 'items')
     if callable(values_or_fn):
         if n is None: raise AlignNbError('bootstrap_ci: pass n (the number of items) with a function')
-        fn = values_or_fn
+        fn, n_values = values_or_fn, int(n)
         value = float(fn(np.arange(n)))
-        stats = np.array([fn(rng.integers(0, n, n)) for _ in range(n_boot)], np.float64)
+        if groups is None:
+            draw = lambda: rng.integers(0, n, n)
+        else:
+            g = np.asarray(groups)
+            if g.shape != (n,): raise AlignNbError(f'bootstrap_ci: groups of shape {g.shape} for {n} items')
+            inv = np.unique(g, return_inverse=True)[1].ravel()
+            order = np.argsort(inv, kind='stable'); starts = np.r_[0, np.cumsum(np.bincount(inv))]
+            members = [order[starts[i]:starts[i + 1]] for i in range(len(starts) - 1)]
+            n = len(members)
+            draw = lambda: np.concatenate([members[i] for i in rng.integers(0, n, n)])
+        stats = np.array([fn(draw()) for _ in range(n_boot)], np.float64)
     else:
         v = np.asarray(values_or_fn, dtype=np.float64)
         if v.ndim != 1 or len(v) == 0: raise AlignNbError(f'bootstrap_ci: expected a non-empty 1-D array of per-item values, got shape {v.shape}')
         check_finite(v, 'bootstrap_ci values')
-        n = len(v); value = float(v.mean())
+        n_values = len(v); value = float(v.mean())
+        if groups is None: sums, cnt = v, None
+        else:
+            g = np.asarray(groups)
+            if g.shape != v.shape: raise AlignNbError(f'bootstrap_ci: groups of shape {g.shape} for values of shape {v.shape}')
+            inv = np.unique(g, return_inverse=True)[1].ravel()
+            sums, cnt = np.bincount(inv, weights=v), np.bincount(inv).astype(np.float64)
+        n = len(sums)
         stats = np.empty(n_boot)
         step = max(1, max_elems // n)
         for a in range(0, n_boot, step):
             b = min(n_boot, a + step)
-            stats[a:b] = v[rng.integers(0, n, (b - a, n))].mean(1)
+            idx = rng.integers(0, n, (b - a, n))
+            stats[a:b] = sums[idx].mean(1) if cnt is None else sums[idx].sum(1) / cnt[idx].sum(1)
+    out = {'value': value, 'lo': float('nan'), 'hi': float('nan'), 'n': int(n), 'n_values': int(n_values), 'n_boot': int(n_boot), 'ci_over': unit}
     ok = stats[np.isfinite(stats)]
-    if len(ok) == 0: return {'value': value, 'lo': float('nan'), 'hi': float('nan'), 'n': int(n), 'n_boot': int(n_boot)}
-    lo, hi = np.quantile(ok, [(1 - ci) / 2, 1 - (1 - ci) / 2])
-    return {'value': value, 'lo': float(lo), 'hi': float(hi), 'n': int(n), 'n_boot': int(n_boot)}
+    if len(ok): out['lo'], out['hi'] = (float(q) for q in np.quantile(ok, [(1 - ci) / 2, 1 - (1 - ci) / 2]))
+    return out
 
-# %% ../nbs/05_evaluate.ipynb #34fbccb9
+# %% ../nbs/05_evaluate.ipynb #f2b02e28
+def split_by_triplet(trials:Trials, # trials (triplets may repeat)
+                     frac:float=0.5, # share of the unique triplets in the first part
+                     seed:int=0 # seed of the shuffle
+                    ) -> tuple:
+    "Split trials into two disjoint parts by unique triplet (all answers to a triplet stay together), stratified by `kind`: `(first, second)`."
+    if not isinstance(trials, Trials): raise AlignNbError(f'split_by_triplet: expected Trials, got {type(trials).__name__}')
+    if not 0 < frac < 1: raise AlignNbError(f'split_by_triplet: frac must be in (0, 1), got {frac}')
+    inv = triplet_ids(trials.items)
+    m = inv.max() + 1
+    kinds = np.full(m, 'all', object)
+    if trials.kind is not None: kinds[inv] = np.asarray(trials.kind).astype(str)
+    rng = np.random.default_rng(seed)
+    first = np.zeros(m, bool)
+    for k in sorted(set(kinds.tolist())):
+        ix = np.flatnonzero(kinds == k)
+        first[rng.permutation(ix)[:int(round(frac * len(ix)))]] = True
+    if first.all() or not first.any(): raise AlignNbError(f'split_by_triplet: {m} unique triplets cannot be split {frac:.2f} / {1 - frac:.2f} into two non-empty parts')
+    mask = first[inv]
+    return trials.subset(mask), trials.subset(~mask)
+
+# %% ../nbs/05_evaluate.ipynb #e7dbddab
+def _shared_triplet_ids(a, b) -> tuple:
+    "Unordered-triplet ids of the rows of `a` and of `b`, comparable across the two arrays."
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    inv = np.unique(np.sort(np.concatenate([a, b]), 1), axis=0, return_inverse=True)[1].ravel()
+    return inv[:len(a)], inv[len(a):]
+
 def odd_one_out_report(features, # (n_items, d) features
-                       trials:Trials, # human trials to score (repeated triplets give the KL/entropy measures)
-                       val_trials:Trials=None, # held-out trials for the temperature fit (default: `trials` itself, in-sample)
+                       trials:Trials, # human trials to score (repeated triplets give the ceilings and the KL/entropy measures)
+                       val_trials:Trials=None, # held-out trials for the temperature fit (default: a held-out share of the triplets of `trials`)
                        metric:str='cosine', # 'cosine' or 'dot'
-                       n_boot:int=1000, # bootstrap resamples (over trials)
-                       seed:int=0,
-                       ceiling:float=None, # noise ceiling to use (default: from the repeated triplets of `trials`)
-                       min_n:int=2 # a triplet counts as repeated when answered at least this often
+                       n_boot:int=1000, # bootstrap resamples (over triplets when they repeat, else over trials)
+                       seed:int=0, # seed of the bootstrap and of the temperature split
+                       ceiling:float=None, # noise ceiling to use (default: majority share of the repeated triplets of `trials`)
+                       min_n:int=2, # a triplet counts as repeated when answered at least this often
+                       val_frac:float=0.3, # without `val_trials`: share of the unique triplets held out to fit the temperature (0: no temperature)
+                       ci:float=0.95 # coverage of the intervals
                       ) -> dict:
-    "Human-alignment summary of `features` on odd-one-out `trials`."
+    "Human-alignment summary of `features` on odd-one-out `trials`: triplet-level intervals, two noise ceilings, temperature fitted out of sample."
+    from scipy.stats import spearmanr
     if not isinstance(trials, Trials): raise AlignNbError(f'trials: expected Trials, got {type(trials).__name__}')
+    if val_trials is not None and not isinstance(val_trials, Trials): raise AlignNbError(f'val_trials: expected Trials, got {type(val_trials).__name__}')
     x = _features(features)
     if metric == 'cosine': x = _normalise(x)
     S = x @ x.T if len(x) <= 8192 else None
     sim = (lambda it: triplet_similarities(S, it, 'precomputed')) if S is not None else (lambda it: triplet_similarities(x, it, 'dot'))
-    sims = sim(trials.items)
-    correct = score_predictions(predict_odd(sims), trials)
+    correct = score_predictions(predict_odd(sim(trials.items)), trials).astype(np.float64)
     chance = 1 / 3
+    tid = triplet_ids(trials.items)
+    n_triplets = int(tid.max()) + 1
+    repeats = n_triplets < len(trials)
+    unit = 'triplets' if repeats else 'trials'
+    boot = lambda v, g: bootstrap_ci(v, n_boot, ci, seed, groups=g if repeats else None, unit=unit)
     rep_all = trials.aggregate()
     rep_keep = rep_all.n >= min_n
-    if ceiling is None and rep_keep.any(): ceil = noise_ceiling(rep_all, min_n, per_kind=True)
-    else: ceil = {'overall': None if ceiling is None else float(ceiling), 'per_kind': {}, 'n_triplets': int(rep_keep.sum())}
-    c = ceil['overall']
+    nan2 = [float('nan')] * 2
+    if rep_keep.any():
+        maj = noise_ceiling(rep_all, min_n, per_kind=True, n_boot=n_boot, seed=seed, ci=ci)
+        loo = noise_ceiling(rep_all, min_n, per_kind=True, loo=True, n_boot=n_boot, seed=seed, ci=ci)
+    else: maj = loo = {'overall': None, 'ci': None, 'per_kind': {}}
+    c = float(ceiling) if ceiling is not None else maj['overall']
     rel = lambda acc, c: None if c is None or c <= chance else float((acc - chance) / (c - chance))
-    acc = bootstrap_ci(correct.astype(np.float64), n_boot, seed=seed)
-    out = {'n_trials': len(trials), 'metric': metric, 'chance': chance, 'accuracy': acc['value'], 'accuracy_ci': [acc['lo'], acc['hi']],
-           'accuracy_over_chance': acc['value'] / chance, 'noise_ceiling': c, 'noise_ceiling_source': 'given' if ceiling is not None else ('repeated triplets' if c is not None else None),
-           'relative_to_ceiling': rel(acc['value'], c), 'per_kind': {}}
+    acc = boot(correct, tid)
+    out = {'n_trials': len(trials), 'n_triplets': n_triplets, 'metric': metric, 'chance': chance,
+           'accuracy': acc['value'], 'accuracy_ci': [acc['lo'], acc['hi']], 'ci_over': unit, 'n_boot': int(n_boot), 'ci': ci,
+           'accuracy_over_chance': acc['value'] / chance,
+           'noise_ceiling': c, 'noise_ceiling_ci': (maj['ci'] or nan2) if ceiling is None else None,
+           'noise_ceiling_source': 'given' if ceiling is not None else ('majority share of repeated triplets' if c is not None else None),
+           'noise_ceiling_loo': loo['overall'], 'noise_ceiling_loo_ci': loo['ci'] or (nan2 if loo['overall'] is not None else None),
+           'noise_ceiling_ci_over': 'triplets',
+           'relative_to_ceiling': rel(acc['value'], c), 'relative_to_loo_ceiling': rel(acc['value'], loo['overall']), 'per_kind': {}}
     if trials.kind is not None:
         kinds = np.asarray(trials.kind)
         for k in _unique(kinds):
-            a = bootstrap_ci(correct[kinds == k].astype(np.float64), n_boot, seed=seed)
-            ck = ceil['per_kind'].get(_py(k))
-            out['per_kind'][str(_py(k))] = {'n_trials': int((kinds == k).sum()), 'accuracy': a['value'], 'accuracy_ci': [a['lo'], a['hi']],
-                                            'noise_ceiling': ck, 'relative_to_ceiling': rel(a['value'], ck)}
-    vt = val_trials if val_trials is not None else trials
-    T, nll = fit_temperature(sim(vt.items), vt, return_nll=True)
-    out.update(temperature=T, temperature_fit_on='val_trials' if val_trials is not None else 'trials (in-sample)', val_nll=nll)
-    out.update(n_repeated=int(rep_keep.sum()), kl_to_human=None, uncertainty=None)
-    if rep_keep.any():
-        rep = rep_all.subset(rep_keep)
-        mp = odd_one_out_probs(sim(rep.items), T)
-        out['kl_to_human'] = kl_to_human(mp, rep.probs)
-        out['uncertainty'] = uncertainty_alignment(mp, rep, min_n)
-        out['mean_majority_share_matched'] = float(score_predictions(predict_odd(sim(rep.items)), rep).mean())
+            m = kinds == k
+            a = boot(correct[m], tid[m])
+            ck, cl = maj['per_kind'].get(_py(k)) if ceiling is None else None, loo['per_kind'].get(_py(k))
+            out['per_kind'][str(_py(k))] = {'n_trials': int(m.sum()), 'n_triplets': len(np.unique(tid[m])), 'accuracy': a['value'],
+                                            'accuracy_ci': [a['lo'], a['hi']], 'ci_over': unit, 'noise_ceiling': ck, 'noise_ceiling_loo': cl,
+                                            'relative_to_ceiling': rel(a['value'], ck), 'relative_to_loo_ceiling': rel(a['value'], cl)}
+    out['n_repeated'] = int(rep_keep.sum())
+    if rep_keep.any(): out['mean_majority_share_matched'] = float(score_predictions(predict_odd(sim(rep_all.items[rep_keep])), rep_all.subset(rep_keep)).mean())
+    # temperature: fitted on triplets disjoint from those its measures are scored on
+    fit, scored, fit_on = None, trials, None
+    if val_trials is not None: fit, fit_on = val_trials, 'val_trials'
+    elif val_frac and n_triplets >= 2:
+        try:
+            fit, scored = split_by_triplet(trials, val_frac, seed)
+            fit_on = f'held-out {val_frac:g} of the unique triplets of trials (split_by_triplet, seed {seed}); measures on the other triplets'
+        except AlignNbError: fit = None
+    out.update(temperature=None, temperature_fit_on=fit_on, val_nll=None, n_temperature_fit_triplets=0, n_temperature_scored_triplets=0,
+               temperature_fit_scored_overlap=None, n_overlap_excluded=0, kl_to_human=None, kl_to_human_ci=None, uncertainty=None,
+               temperature_measures_ci_over='triplets')
+    if fit is None: return out
+    T, nll = fit_temperature(sim(fit.items), fit, return_nll=True)
+    rep_full = scored.aggregate()
+    fit_ids, rep_ids = _shared_triplet_ids(fit.items, rep_full.items)
+    fit_ids = np.unique(fit_ids)
+    overlap, repeated = np.isin(rep_ids, fit_ids), rep_full.n >= min_n
+    rep = rep_full.subset(repeated & ~overlap)
+    out.update(temperature=T, val_nll=nll, n_temperature_fit_triplets=len(fit_ids), n_temperature_scored_triplets=len(rep),
+               n_overlap_excluded=int((overlap & repeated).sum()), temperature_fit_scored_overlap=int(np.isin(rep_ids[repeated & ~overlap], fit_ids).sum()))
+    if len(rep) == 0: return out
+    mp = odd_one_out_probs(sim(rep.items), T)
+    kl = kl_to_human(mp, rep.probs, reduce=False)
+    kb = bootstrap_ci(kl, n_boot, ci, seed, unit='triplets')
+    out.update(kl_to_human=kb['value'], kl_to_human_ci=[kb['lo'], kb['hi']])
+    ua = uncertainty_alignment(mp, rep, min_n)
+    ua['entropy_spearman_ci'] = None
+    if ua['entropy_spearman'] is not None:
+        hm, hh = entropy(mp), entropy(rep.probs)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            sb = bootstrap_ci(lambda i: spearmanr(hm[i], hh[i])[0], n_boot, ci, seed, n=len(hm), unit='triplets')
+        ua['entropy_spearman_ci'] = [sb['lo'], sb['hi']]
+    out['uncertainty'] = ua
     return out
 
-# %% ../nbs/05_evaluate.ipynb #5b4620d7
+# %% ../nbs/05_evaluate.ipynb #2af365af
 _RSA_METHODS = ('spearman', 'corr', 'tau-a', 'rho-a', 'cosine')
 
 def model_rdm(features, # (n_stimuli, d) features
@@ -355,31 +487,75 @@ def model_rdm(features, # (n_stimuli, d) features
     np.fill_diagonal(D, 0)
     return np.clip(D, 0, 2)
 
+def _rdm_stack(rdms, n=None, what='human RDM of subject'):
+    "A square matrix, a stack (k, n, n) or an rsatoolbox `RDMs` as an rsatoolbox `RDMs` (checked against `n` stimuli)."
+    from rsatoolbox.rdm import RDMs
+    label = what.split(' of ')[0]
+    if isinstance(rdms, RDMs):
+        if n is not None and rdms.n_cond != n: raise AlignNbError(f'{label}s: {rdms.n_cond} stimuli, expected {n}')
+        return rdms
+    h = np.asarray(rdms, dtype=np.float64)
+    if h.ndim == 2: h = h[None]
+    if h.ndim != 3 or h.shape[1] != h.shape[2]: raise AlignNbError(f'{label}s: expected a square (n, n) matrix or a stack (k, n, n), got shape {h.shape}')
+    if n is not None and h.shape[1] != n: raise AlignNbError(f'{label}s: {h.shape[1]} stimuli, expected {n}')
+    if h.shape[1] < 3: raise AlignNbError(f'{label}s: need at least 3 stimuli, got {h.shape[1]}')
+    for s in range(len(h)):
+        check_finite(h[s], f'{what} {s}')
+        if not np.allclose(h[s], h[s].T, atol=1e-8): raise AlignNbError(f'{what} {s}: not symmetric')
+    return RDMs(h, dissimilarity_measure=label)
+
 def _human_rdms(human_rdms, n):
     "Human RDMs as an rsatoolbox `RDMs` (checked against `n` stimuli)."
-    from rsatoolbox.rdm import RDMs
-    if isinstance(human_rdms, RDMs):
-        if human_rdms.n_cond != n: raise AlignNbError(f'human RDMs: {human_rdms.n_cond} stimuli, features have {n}')
-        return human_rdms
-    h = np.asarray(human_rdms, dtype=np.float64)
-    if h.ndim == 2: h = h[None]
-    if h.ndim != 3 or h.shape[1] != h.shape[2]: raise AlignNbError(f'human RDMs: expected (subjects, n, n), got shape {h.shape}')
-    if h.shape[1] != n: raise AlignNbError(f'human RDMs: {h.shape[1]} stimuli, features have {n}')
-    for s in range(len(h)):
-        check_finite(h[s], f'human RDM of subject {s}')
-        if not np.allclose(h[s], h[s].T, atol=1e-8): raise AlignNbError(f'human RDM of subject {s}: not symmetric')
-    return RDMs(h, dissimilarity_measure='human')
+    return _rdm_stack(human_rdms, n, 'human RDM of subject')
+
+def _boot_compare(a, b, method:str, n_boot:int, seed:int) -> tuple:
+    "rsatoolbox `compare(a, b)` (n_a, n_b) and its stimulus-bootstrap replicates (kept draws, n_a, n_b)."
+    from rsatoolbox.rdm import compare
+    n = a.n_cond
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        val = np.asarray(compare(a, b, method), np.float64)
+        rng = np.random.default_rng(seed)
+        boots = []
+        from tqdm.auto import tqdm
+        for _ in tqdm(range(n_boot), desc='rsa bootstrap', disable=n_boot < 2000, leave=False):
+            idx = rng.integers(0, n, n)
+            if len(np.unique(idx)) < 3: continue
+            boots.append(compare(a.subsample_pattern('index', idx), b.subsample_pattern('index', idx), method))
+    return val, np.asarray(boots, np.float64).reshape(-1, *val.shape)
+
+def _quantiles(v, ci):
+    v = np.asarray(v, np.float64); v = v[np.isfinite(v)]
+    return [float(q) for q in np.quantile(v, [(1 - ci) / 2, 1 - (1 - ci) / 2])] if len(v) else [float('nan')] * 2
+
+def compare_rdms(a, # (n, n) RDM, (k, n, n) stack of RDMs or an rsatoolbox RDMs (e.g. a model or brain RDM)
+                 b, # the same kinds (e.g. the participants' RDMs)
+                 method:str='spearman', # rsatoolbox comparison: 'spearman', 'corr', 'tau-a', 'rho-a', 'cosine'
+                 n_boot:int=1000, # stimulus-bootstrap resamples (0: no interval)
+                 seed:int=0,
+                 ci:float=0.95 # coverage of the percentile interval
+                ) -> dict:
+    "Mean over all RDM pairs (a_i, b_j) of rsatoolbox `compare(a_i, b_j)`, with a stimulus-bootstrap interval of that mean and the per-participant values."
+    if method not in _RSA_METHODS: raise AlignNbError(f'compare_rdms: method must be one of {_RSA_METHODS}, got {method!r}')
+    A = _rdm_stack(a, None, 'RDM a of stack entry')
+    B = _rdm_stack(b, A.n_cond, 'RDM b of stack entry')
+    val, boots = _boot_compare(A, B, method, n_boot, seed)
+    lo, hi = _quantiles(boots.reshape(len(boots), -1).mean(1), ci) if len(boots) else [float('nan')] * 2
+    return {'value': float(val.mean()), 'ci': [lo, hi], 'ci_over': 'stimuli', 'method': method, 'n_stimuli': int(A.n_cond),
+            'n_a': int(A.n_rdm), 'n_b': int(B.n_rdm), 'n_boot': int(n_boot), 'n_boot_used': int(len(boots)),
+            'per_participant': [float(v) for v in val.mean(0)] if B.n_rdm > 1 else None, 'values': val.tolist(),
+            'score': 'mean over RDM pairs of compare(a_i, b_j)'}
 
 def rsa_report(features, # (n_stimuli, d) features
                human_rdms, # (subjects, n, n) human dissimilarities (or an rsatoolbox RDMs)
                method:str='spearman', # rsatoolbox comparison: 'spearman', 'corr', 'tau-a', ...
-               n_boot:int=1000, # stimulus bootstrap resamples for the interval of `rho`
+               n_boot:int=1000, # stimulus-bootstrap resamples for the intervals
                seed:int=0,
                metric:str='cosine', # model RDM: 'cosine' or 'correlation'
                ci:float=0.95
               ) -> dict:
-    "Model-vs-human RSA: correlation with the pooled human RDM, mean over subjects, noise ceiling and a stimulus-bootstrap interval."
-    from rsatoolbox.rdm import RDMs, compare
+    "Model-vs-human RSA: participant-mean score (headline, comparable to the noise ceiling) and pooled score, each with a stimulus-bootstrap interval, and the noise ceiling."
+    from rsatoolbox.rdm import RDMs
     from rsatoolbox.inference import boot_noise_ceiling
     from rsatoolbox.util.inference_util import pool_rdm
     if method not in _RSA_METHODS: raise AlignNbError(f'rsa_report: method must be one of {_RSA_METHODS}, got {method!r}')
@@ -391,22 +567,17 @@ def rsa_report(features, # (n_stimuli, d) features
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         pooled = pool_rdm(human, method=method)
-        rho = float(compare(model, pooled, method)[0, 0])
-        rho_subj = compare(model, human, method)[0]
         lo, hi = boot_noise_ceiling(human, method=method) if human.n_rdm > 1 else (float('nan'), float('nan'))
-        rng = np.random.default_rng(seed)
-        boots = []
-        from tqdm.auto import tqdm
-        for _ in tqdm(range(n_boot), desc='rsa bootstrap', disable=n_boot < 2000, leave=False):
-            idx = rng.integers(0, n, n)
-            if len(np.unique(idx)) < 3: continue
-            boots.append(compare(model.subsample_pattern('index', idx), pooled.subsample_pattern('index', idx), method)[0, 0])
-    boots = np.asarray(boots, np.float64); boots = boots[np.isfinite(boots)]
-    q = np.quantile(boots, [(1 - ci) / 2, 1 - (1 - ci) / 2]) if len(boots) else [float('nan')] * 2
+    both = RDMs(np.concatenate([pooled.get_matrices(), human.get_matrices()]), dissimilarity_measure='human')  # [pooled, subject 1, ...]
+    val, boots = _boot_compare(model, both, method, n_boot, seed)
+    val, boots = val[0], boots[:, 0]
     return {'method': method, 'model_metric': metric, 'n_stimuli': n, 'n_subjects': int(human.n_rdm),
-            'rho': rho, 'rho_ci': [float(q[0]), float(q[1])], 'ci_over': 'stimuli', 'n_boot': int(n_boot),
-            'rho_subject_mean': float(np.mean(rho_subj)), 'rho_per_subject': [float(v) for v in rho_subj],
-            'noise_ceiling_lower': float(lo), 'noise_ceiling_upper': float(hi)}
+            'rho_subject_mean': float(val[1:].mean()), 'rho_subject_mean_ci': _quantiles(boots[:, 1:].mean(1), ci),
+            'rho_per_subject': [float(v) for v in val[1:]],
+            'rho_pooled': float(val[0]), 'rho_pooled_ci': _quantiles(boots[:, 0], ci),
+            'ci_over': 'stimuli', 'n_boot': int(n_boot), 'n_boot_used': int(len(boots)), 'ci': ci,
+            'noise_ceiling_lower': float(lo), 'noise_ceiling_upper': float(hi),
+            'noise_ceiling_scale': 'participant mean (rsatoolbox boot_noise_ceiling); compare with rho_subject_mean'}
 
 # %% ../nbs/05_evaluate.ipynb #fd0ab31c
 def _labelled(x, y, what):
