@@ -42,7 +42,7 @@ def save_figure(fig, data, # the figure and the DataFrame of the numbers it show
     plt.close(fig)
     return {'png': d / f'{name}.png', 'csv': d / f'{name}.csv'}
 
-# %% ../nbs/11_figures.ipynb #7936ba0b
+# %% ../nbs/11_figures.ipynb #c967a00f
 def _errbars(ax, df, x, hue, y='accuracy', lo='lo', hi='hi', xorder=None, horder=None):
     "Draw asymmetric error bars on a seaborn barplot made with the same x/hue order."
     xorder = xorder or list(dict.fromkeys(df[x])); horder = horder or list(dict.fromkeys(df[hue]))
@@ -54,9 +54,9 @@ def _errbars(ax, df, x, hue, y='accuracy', lo='lo', hi='hi', xorder=None, horder
                 c = i - 0.4 + w * (j + 0.5)
                 ax.errorbar(c, r[y].iloc[0], yerr=[[r[y].iloc[0] - r[lo].iloc[0]], [r[hi].iloc[0] - r[y].iloc[0]]], fmt='none', ecolor='k', capsize=2, lw=1)
 
-def plot_levels(df, # levels table: backbone, variant, kind, accuracy, lo, hi, ceiling
+def plot_levels(df, # levels table: backbone, variant, kind, accuracy, lo, hi, ceiling (majority share), optional ceiling_loo and ci_over
                 title:str='Odd-one-out agreement with the human majority per abstraction level'):
-    "Accuracy per abstraction level per backbone (bars by variant), with chance and noise-ceiling lines."
+    "Accuracy per abstraction level per backbone (bars by variant, error bars over `ci_over`), with chance, majority-share (dashed) and leave-one-out (dotted) ceilings."
     import matplotlib.pyplot as plt, seaborn as sns
     backbones = list(dict.fromkeys(df.backbone))
     kinds = [k for k in KIND_ORDER if k in set(df.kind)] + sorted(set(df.kind) - set(KIND_ORDER))
@@ -69,27 +69,37 @@ def plot_levels(df, # levels table: backbone, variant, kind, accuracy, lo, hi, c
         _errbars(ax, d, 'kind', 'variant', xorder=kinds, horder=variants)
         for i, k in enumerate(kinds):
             c = d[d.kind == k].ceiling
-            if len(c) and np.isfinite(c.iloc[0]): ax.hlines(c.iloc[0], i - 0.45, i + 0.45, colors='k', linestyles='--', lw=1.2, label='noise ceiling' if i == 0 else None)
+            if len(c) and np.isfinite(c.iloc[0]): ax.hlines(c.iloc[0], i - 0.45, i + 0.45, colors='k', linestyles='--', lw=1.2, label='noise ceiling (majority share)' if i == 0 else None)
+            cl = d[d.kind == k].ceiling_loo if 'ceiling_loo' in d else []
+            if len(cl) and np.isfinite(cl.iloc[0]): ax.hlines(cl.iloc[0], i - 0.45, i + 0.45, colors='k', linestyles=':', lw=1.2, label='noise ceiling (leave-one-out)' if i == 0 else None)
         ax.axhline(1/3, color='r', ls=':', lw=1, label='chance')
         ax.set_title(b); ax.set_xlabel(''); ax.set_ylim(0, 1); ax.tick_params(axis='x', rotation=25)
         if ax is not axes[0][-1] and ax.get_legend(): ax.get_legend().remove()
     axes[0][-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
-    axes[0][0].set_ylabel('accuracy')
+    unit = f" (95% CI over {df.ci_over.iloc[0]})" if 'ci_over' in df and len(df) else ''
+    axes[0][0].set_ylabel('accuracy' + unit)
     fig.suptitle(title, fontsize=10)
     return fig
 
-def plot_rsa(df, # rsa table: backbone, variant, r, lo, hi, ceiling_lower, ceiling_upper
+def plot_rsa(df, # rsa table: backbone, variant, r_subject_mean, lo, hi, ci_over, ceiling_lower, ceiling_upper (optional r_pooled)
              title:str='RSA with human similarity judgments'):
-    "Model-vs-human RDM correlation per backbone and variant, with the noise-ceiling band."
+    "Participant-mean model-vs-human RDM correlation (the noise ceiling's scale) per backbone and variant, with its interval and the noise-ceiling band; pooled scores as grey markers."
     import matplotlib.pyplot as plt, seaborn as sns
     backbones = list(dict.fromkeys(df.backbone))
     variants = [v for v in VARIANT_ORDER if v in set(df.variant)]
     fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(backbones), 3.4))
     lo, hi = df.ceiling_lower.iloc[0], df.ceiling_upper.iloc[0]
-    ax.axhspan(lo, hi, color='0.85', label=f'noise ceiling [{lo:.2f}, {hi:.2f}]')
-    sns.barplot(data=df, x='backbone', y='r', hue='variant', order=backbones, hue_order=variants, palette=VARIANT_COLORS, errorbar=None, ax=ax)
-    _errbars(ax, df, 'backbone', 'variant', y='r', xorder=backbones, horder=variants)
-    ax.set_ylabel('Spearman r (model RDM vs human RDM)'); ax.set_xlabel(''); ax.set_title(title, fontsize=10)
+    ax.axhspan(lo, hi, color='0.85', label=f'noise ceiling [{lo:.2f}, {hi:.2f}] (participant mean)')
+    sns.barplot(data=df, x='backbone', y='r_subject_mean', hue='variant', order=backbones, hue_order=variants, palette=VARIANT_COLORS, errorbar=None, ax=ax)
+    _errbars(ax, df, 'backbone', 'variant', y='r_subject_mean', xorder=backbones, horder=variants)
+    if 'r_pooled' in df:
+        w = 0.8 / max(1, len(variants))
+        for i, b in enumerate(backbones):
+            for j, v in enumerate(variants):
+                r = df[(df.backbone == b) & (df.variant == v)]
+                if len(r) == 1: ax.plot(i - 0.4 + w * (j + 0.5), r.r_pooled.iloc[0], 'D', color='0.3', ms=3.5, label='vs pooled RDM (not on the ceiling scale)' if i == j == 0 else None)
+    unit = f", 95% CI over {df.ci_over.iloc[0]}" if 'ci_over' in df else ''
+    ax.set_ylabel(f'Spearman r, mean over participants{unit}', fontsize=8); ax.set_xlabel(''); ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
     return fig
 
@@ -113,15 +123,17 @@ def plot_metric(df, x:str, y:str, hue:str='variant', col:str='backbone', lo:str=
     fig.suptitle(title, fontsize=10)
     return fig
 
-# %% ../nbs/11_figures.ipynb #a34b73fe
+# %% ../nbs/11_figures.ipynb #230fd024
 def results_table(levels, # levels table (all runs)
                   rsa=None, fewshot=None, shift=None, uncertainty=None) -> 'pd.DataFrame':
-    "One row per backbone x variant: accuracy per level, RSA, uncertainty alignment, few-shot and shift accuracy."
+    "One row per backbone x variant: accuracy per level, RSA (participant mean, then pooled), uncertainty alignment, few-shot and shift accuracy."
     import pandas as pd
     t = levels.pivot_table(index=['backbone', 'variant'], columns='kind', values='accuracy', observed=True)
     t.columns = [f'acc_{c}' for c in t.columns]
     parts = [t]
-    if rsa is not None: parts.append(rsa.set_index(['backbone', 'variant'])[['r']].rename(columns={'r': 'rsa_r'}))
+    if rsa is not None:
+        r = rsa.set_index(['backbone', 'variant'])
+        parts.append(r[[c for c in ('r_subject_mean', 'r_pooled') if c in r]].add_prefix('rsa_'))
     if uncertainty is not None:
         u = uncertainty.set_index(['backbone', 'variant'])
         parts.append(u[[c for c in ('spearman_entropy', 'spearman_rt') if c in u]].add_prefix('levels_'))
