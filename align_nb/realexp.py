@@ -161,30 +161,31 @@ def cifar_weights_file(data_dir, # the shared data folder (holding cifar_resnet/
     if not got: raise FileNotFoundError(f'no CIFAR ResNet weights {name}-*.th in {d} (get them with align_nb.realdata.download)')
     return got[0]
 
-# %% ../nbs/13_realexp.ipynb #c7138b18
+# %% ../nbs/13_realexp.ipynb #f5aa506b
 def things_references(things_dir, # folder with test_triplets.csv and the SPoSE / VICE embeddings (or the path of a test_triplets.csv)
                       n_boot:int=1000, # bootstrap resamples
                       seed:int=0
                      ) -> 'pd.DataFrame':
-    "Noise ceiling and SPoSE/VICE odd-one-out accuracy on the THINGS repeated triplets, with 95% bootstrap intervals."
+    "Noise ceilings (majority share, leave-one-out) and SPoSE/VICE odd-one-out accuracy on the THINGS repeated triplets, with 95% intervals over triplets."
     import pandas as pd
     from align_nb.realdata import load_things_noise_ceiling_csv, load_spose, load_vice
-    from align_nb.evaluate import bootstrap_ci, triplet_similarities, predict_odd, score_predictions
+    from align_nb.evaluate import bootstrap_ci, ceiling_shares, triplet_ids, triplet_similarities, predict_odd, score_predictions
     d = Path(things_dir)
     csv = d if d.is_file() else d / 'test_triplets.csv'; d = csv.parent
     trials = load_things_noise_ceiling_csv(csv)
     rep = trials.aggregate(); keep = rep.n >= 2
-    share = rep.counts[keep].max(1) / rep.n[keep]
-    rows = [dict(reference='human noise ceiling', **bootstrap_ci(share, n_boot, seed=seed), unit='triplets')]
+    rows = [dict(reference=f'human noise ceiling ({name})', **bootstrap_ci(ceiling_shares(rep.counts[keep], loo), n_boot, seed=seed, unit='triplets'))
+            for name, loo in (('majority share', False), ('leave-one-out', True))]
     embs = {}
     for dim in (49, 66):
         f = d / f'spose_embedding_{dim}d_sorted.txt'
         if f.is_file(): embs[f'SPoSE {dim}d'] = load_spose(f)
     if (d / 'vice_embedding_42d.npy').is_file(): embs['VICE 42d'] = load_vice(d / 'vice_embedding_42d.npy')
+    tid = triplet_ids(trials.items)
     for name, X in embs.items():
         correct = score_predictions(predict_odd(triplet_similarities(np.asarray(X, np.float64), trials.items, 'dot')), trials)
-        rows.append(dict(reference=name, **bootstrap_ci(correct.astype(np.float64), n_boot, seed=seed), unit='trials'))
-    return pd.DataFrame(rows)[['reference', 'value', 'lo', 'hi', 'n', 'n_boot', 'unit']]
+        rows.append(dict(reference=name, **bootstrap_ci(correct.astype(np.float64), n_boot, seed=seed, groups=tid, unit='triplets')))
+    return pd.DataFrame(rows)[['reference', 'value', 'lo', 'hi', 'ci_over', 'n', 'n_values', 'n_boot']]
 
 # %% ../nbs/13_realexp.ipynb #54f3d1b7
 REAL_BACKBONES = ('resnet20', 'resnet56')
@@ -695,7 +696,7 @@ def pool_triplets(path, # an official AligNet `.npz`
     t = AlignetTriplets.load(path)
     return t.resolve_indices(ids), np.asarray(t.similarities, np.float32), 'filenames'
 
-# %% ../nbs/13_realexp.ipynb #eabc9c59
+# %% ../nbs/13_realexp.ipynb #d84b3406
 @dataclass
 class EvalSet:
     "A human benchmark: `images` with odd-one-out `trials` or human `rdms` (subjects, n, n)."
@@ -746,21 +747,41 @@ def fullscale_eval_sets(config # a `FullScaleConfig` (or dict / JSON path)
 
 def set_report(features, # (n_images, d) features of `es.images`
                es:EvalSet, # the benchmark
-               n_boot:int=1000, seed:int=0
+               n_boot:int=1000, seed:int=0,
+               val_trials:Trials=None, # odd-one-out sets: trials to fit the temperature on (default: a held-out share of the set's triplets)
+               val_frac:float=0.3 # without `val_trials`: share of the unique triplets held out for the temperature fit
               ) -> list:
-    "Tidy rows (set, subset, measure, value, lo, hi, ceiling_lower, ceiling_upper, n) of one model on one benchmark."
+    "Tidy rows (set, subset, measure, value, lo, hi, ci_over, ceiling_lower, ceiling_upper, ceiling, n, n_units, fitted_on) of one model on one benchmark."
     from align_nb.evaluate import rsa_report, odd_one_out_report
     if len(features) != len(es.images): raise AlignNbError(f'set_report({es.name!r}): {len(features)} feature rows for {len(es.images)} images')
+    nan = float('nan')
+    def row(subset, measure, value, ci=None, ci_over=None, lo_c=nan, hi_c=nan, ceiling=None, n=None, n_units=None, fitted_on=None, **kw):
+        ci = ci or [nan, nan]
+        return dict(set=es.name, subset=subset, measure=measure, value=nan if value is None else value, lo=ci[0], hi=ci[1], ci_over=ci_over,
+                    ceiling_lower=nan if lo_c is None else lo_c, ceiling_upper=nan if hi_c is None else hi_c, ceiling=ceiling, n=n,
+                    n_units=n_units, fitted_on=fitted_on, **kw)
     if es.rdms is not None:
         r = rsa_report(features, es.rdms, n_boot=n_boot, seed=seed)
-        return [dict(set=es.name, subset='all', measure='RSA Spearman r', value=r['rho'], lo=r['rho_ci'][0], hi=r['rho_ci'][1],
-                     ceiling_lower=r['noise_ceiling_lower'], ceiling_upper=r['noise_ceiling_upper'], n=r['n_stimuli'],
-                     n_subjects=r['n_subjects'], r_subject_mean=r['rho_subject_mean'])]
-    r = odd_one_out_report(features, es.trials, n_boot=n_boot, seed=seed)
-    row = lambda sub, acc, ci, c, n: dict(set=es.name, subset=sub, measure='odd-one-out accuracy', value=acc, lo=ci[0], hi=ci[1],
-                                          ceiling_lower=np.nan, ceiling_upper=np.nan if c is None else c, n=n)
-    rows = [row('all', r['accuracy'], r['accuracy_ci'], r['noise_ceiling'], r['n_trials'])]
-    for k, v in r['per_kind'].items(): rows.append(row(k, v['accuracy'], v['accuracy_ci'], v['noise_ceiling'], v['n_trials']))
+        kw = dict(ci_over=r['ci_over'], n=r['n_stimuli'], n_units=f"{r['n_stimuli']} stimuli", n_subjects=r['n_subjects'])
+        return [row('all', 'RSA Spearman r (participant mean)', r['rho_subject_mean'], r['rho_subject_mean_ci'], lo_c=r['noise_ceiling_lower'],
+                    hi_c=r['noise_ceiling_upper'], ceiling='rsatoolbox noise ceiling, participant-mean scale', **kw),
+                row('all', 'RSA Spearman r (vs pooled RDM)', r['rho_pooled'], r['rho_pooled_ci'], ceiling='none: not on the ceiling scale', **kw)]
+    r = odd_one_out_report(features, es.trials, val_trials=val_trials, n_boot=n_boot, seed=seed, val_frac=val_frac)
+    cnote = 'lower: leave-one-out, upper: majority share'
+    acc = lambda sub, d: row(sub, 'odd-one-out accuracy', d['accuracy'], d['accuracy_ci'], d['ci_over'], d['noise_ceiling_loo'], d['noise_ceiling'],
+                             cnote, d['n_trials'], f"{d['n_triplets']} triplets")
+    rows = [acc('all', r)] + [acc(k, v) for k, v in r['per_kind'].items()]
+    if r['noise_ceiling_loo'] is not None:
+        units = f"{r['n_repeated']} repeated triplets"
+        rows += [row('all', 'noise ceiling (majority share)', r['noise_ceiling'], r['noise_ceiling_ci'], r['noise_ceiling_ci_over'], n=r['n_trials'], n_units=units),
+                 row('all', 'noise ceiling (leave-one-out)', r['noise_ceiling_loo'], r['noise_ceiling_loo_ci'], r['noise_ceiling_ci_over'], n=r['n_trials'], n_units=units)]
+    if r['temperature'] is not None:
+        fit = f"temperature fitted on {r['temperature_fit_on']} ({r['n_temperature_fit_triplets']} triplets, {r['temperature_fit_scored_overlap']} shared with the scored ones)"
+        units = f"{r['n_temperature_scored_triplets']} repeated triplets"
+        u = r['uncertainty'] or {}
+        rows += [row('all', 'temperature', r['temperature'], n_units=f"{r['n_temperature_fit_triplets']} triplets", fitted_on=fit),
+                 row('all', 'KL(human||model) [nats]', r['kl_to_human'], r['kl_to_human_ci'], 'triplets', n_units=units, fitted_on=fit),
+                 row('all', 'entropy Spearman (model vs human)', u.get('entropy_spearman'), u.get('entropy_spearman_ci'), 'triplets', n_units=units, fitted_on=fit)]
     return rows
 
 # %% ../nbs/13_realexp.ipynb #f188c993
