@@ -135,9 +135,10 @@ def test_rsa_ceiling_and_rho_equal_direct_scipy():
     assert rr['noise_ceiling_lower'] == pytest.approx(lo, abs=1e-9)
     assert rr['noise_ceiling_upper'] == pytest.approx(hi, abs=1e-9)
     m = ev.model_rdm(F)[iu]
-    assert rr['rho'] == pytest.approx(spearmanr(m, pooled)[0], abs=1e-9)
+    assert rr['rho_pooled'] == pytest.approx(spearmanr(m, pooled)[0], abs=1e-9)
     assert rr['rho_subject_mean'] == pytest.approx(np.mean([spearmanr(m, h[iu])[0] for h in H]), abs=1e-9)
-    assert rr['rho_ci'][0] <= rr['rho'] <= rr['rho_ci'][1] and rr['ci_over'] == 'stimuli'
+    assert rr['rho_pooled_ci'][0] <= rr['rho_pooled'] <= rr['rho_pooled_ci'][1] and rr['ci_over'] == 'stimuli'
+    assert rr['rho_subject_mean_ci'][0] <= rr['rho_subject_mean'] <= rr['rho_subject_mean_ci'][1]
     json.dumps(rr)
 
 
@@ -250,3 +251,221 @@ def test_real_data_facts_when_present():
     rr = ev.rsa_report(np.random.default_rng(0).normal(size=(92, 8)), H, n_boot=5)
     assert rr['noise_ceiling_lower'] == pytest.approx(0.48, abs=0.01)
     assert rr['noise_ceiling_upper'] == pytest.approx(0.58, abs=0.01)
+
+
+# ---------------------------------------------------------------- issue 9: comparable RSA, honest intervals, nothing in sample
+
+def _simulated_participants(n_stim=40, n_subj=12, noise=0.6, seed=0):
+    "A true RDM (cosine RDM of latent features) plus independent symmetric noise per participant."
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n_stim, 6))
+    D = ev.model_rdm(Z)
+    H = []
+    for _ in range(n_subj):
+        E = rng.normal(size=D.shape) * noise * D[np.triu_indices(n_stim, 1)].std()
+        E = np.triu(E, 1); E = E + E.T
+        H.append(D + E)
+    return Z, D, np.stack(H)
+
+
+def test_rsa_true_rdm_scores_at_its_ceiling_unrelated_near_zero_and_equals_rsatoolbox():
+    from rsatoolbox.rdm import RDMs, compare
+    Z, D, H = _simulated_participants()
+    rr = ev.rsa_report(Z, H, n_boot=200, seed=0)
+    lo, hi = rr['noise_ceiling_lower'], rr['noise_ceiling_upper']
+    # the true RDM's headline (participant-mean) score lies inside, or just below, the ceiling
+    assert lo - 0.02 <= rr['rho_subject_mean'] <= hi, (rr['rho_subject_mean'], lo, hi)
+    # the pooled score is on another scale: above the upper bound here
+    assert rr['rho_pooled'] > hi
+    # independent computation with rsatoolbox: mean over participants of compare(model, participant)
+    ref = compare(RDMs(D[None]), RDMs(H), 'spearman')[0]
+    assert rr['rho_subject_mean'] == pytest.approx(float(ref.mean()), abs=1e-9)
+    assert rr['rho_per_subject'] == pytest.approx(list(ref), abs=1e-9)
+    assert rr['rho_subject_mean_ci'][0] <= rr['rho_subject_mean'] <= rr['rho_subject_mean_ci'][1]
+    unrelated = ev.rsa_report(np.random.default_rng(99).normal(size=Z.shape), H, n_boot=100)
+    assert abs(unrelated['rho_subject_mean']) < 0.1 and unrelated['rho_subject_mean_ci'][0] < 0 < unrelated['rho_subject_mean_ci'][1]
+    json.dumps(rr)
+
+
+def test_compare_rdms_stacks_values_and_interval_match_rsatoolbox_pattern_bootstrap():
+    from rsatoolbox.rdm import RDMs, compare
+    from rsatoolbox.model import ModelFixed
+    from rsatoolbox.inference import eval_bootstrap_pattern
+    Z, D, H = _simulated_participants(n_stim=30, n_subj=6, noise=1.0, seed=1)
+    c = ev.compare_rdms(D, H, n_boot=400, seed=0)
+    assert c['ci_over'] == 'stimuli' and c['n_b'] == 6 and len(c['per_participant']) == 6
+    assert c['value'] == pytest.approx(float(compare(RDMs(D[None]), RDMs(H), 'spearman').mean()), abs=1e-9)
+    assert c['per_participant'] == pytest.approx(list(compare(RDMs(D[None]), RDMs(H), 'spearman')[0]), abs=1e-9)
+    # the same score as rsa_report's headline, with the same interval
+    r = ev.rsa_report(Z, H, n_boot=400, seed=0)
+    assert c['value'] == pytest.approx(r['rho_subject_mean']) and c['ci'] == pytest.approx(r['rho_subject_mean_ci'])
+    # rsatoolbox's own pattern bootstrap of the participant-mean evaluation has the same spread
+    np.random.seed(0)
+    res = eval_bootstrap_pattern(ModelFixed('true', RDMs(D[None])), RDMs(H), method='spearman', N=400, boot_noise_ceil=False)
+    ev_rsa = np.asarray(res.evaluations).reshape(400, -1)[:, 0]; ev_rsa = ev_rsa[np.isfinite(ev_rsa)]
+    sd_ours = (c['ci'][1] - c['ci'][0]) / (2 * 1.96)
+    assert 0.75 < sd_ours / ev_rsa.std() < 1.33, (sd_ours, ev_rsa.std())
+    # a stack against a stack: the mean over all pairs; an RDM against itself: 1
+    c2 = ev.compare_rdms(H[:2], H[2:5], n_boot=0)
+    assert c2['value'] == pytest.approx(float(compare(RDMs(H[:2]), RDMs(H[2:5]), 'spearman').mean())) and np.isnan(c2['ci'][0])
+    assert ev.compare_rdms(D, D, n_boot=20)['value'] == pytest.approx(1.0)
+    with pytest.raises(AlignNbError, match='stimuli'):
+        ev.compare_rdms(D, H[:, :10, :10])
+
+
+def test_mur92_category_model_pooled_vs_participant_mean_when_present():
+    d = shared_data_dir()
+    if d is None or not (d / 'mur92' / '92_behavRDMs.mat').is_file(): pytest.skip('shared Mur92 data not present')
+    from align_nb.realdata import load_mur92
+    mur = load_mur92(d / 'mur92')
+    r = ev.rsa_report(mur.category_vectors.astype(np.float32), mur.rdms, n_boot=20)  # 1 - cosine of the 12 category flags
+    assert r['rho_pooled'] == pytest.approx(0.570, abs=0.002) and r['rho_subject_mean'] == pytest.approx(0.391, abs=0.002)
+    assert r['noise_ceiling_lower'] == pytest.approx(0.477, abs=0.002) and r['noise_ceiling_upper'] == pytest.approx(0.577, abs=0.002)
+    # the pooled score would look "at the ceiling"; the comparable participant mean is well below its lower bound
+    assert r['rho_subject_mean'] < r['noise_ceiling_lower'] < r['rho_pooled']
+
+
+def _clustered_trials(m=400, r=8, a=2.0, b=3.0, seed=0):
+    "m disjoint triplets, r answers each; the model predicts position 2 everywhere and a triplet's answers hit it with probability p_t ~ Beta(a, b)."
+    rng = np.random.default_rng(seed)
+    p = rng.beta(a, b, m)
+    items = np.arange(3 * m).reshape(m, 3)
+    feats = np.tile(np.array([[1., 0.], [1., 0.1], [0., 1.]]), (m, 1))  # (0, 1) most similar: predicted odd one out = position 2
+    hit = rng.random((m, r)) < p[:, None]
+    odd = np.where(hit, 2, rng.integers(0, 2, (m, r)))
+    return feats, Trials(np.repeat(items, r, axis=0), odd.ravel()), p
+
+
+def test_triplet_bootstrap_matches_the_analytic_variance_and_answer_resampling_is_too_narrow():
+    m, r, a, b = 400, 8, 1.0, 1.5
+    feats, tr, _ = _clustered_trials(m, r, a, b)
+    rep = ev.odd_one_out_report(feats, tr, n_boot=3000, seed=0, val_frac=0)
+    assert rep['ci_over'] == 'triplets' and rep['n_triplets'] == m
+    # analytic sampling variance of the mean accuracy: triplets drawn at random, then r answers each
+    mu = a / (a + b); var_p = a * b / ((a + b) ** 2 * (a + b + 1)); e_pq = mu - (var_p + mu ** 2)
+    sd_true = math.sqrt((var_p + e_pq / r) / m)
+    sd_boot = (rep['accuracy_ci'][1] - rep['accuracy_ci'][0]) / (2 * 1.959964)
+    assert sd_boot == pytest.approx(sd_true, rel=0.15), (sd_boot, sd_true)
+    # resampling answers ignores the clustering: narrower by about sqrt(design effect)
+    old = ev.bootstrap_ci(ev.odd_one_out_accuracy(feats, tr).astype(float), 3000, seed=0)
+    sd_old = (old['hi'] - old['lo']) / (2 * 1.959964)
+    deff = (var_p + e_pq / r) / (mu * (1 - mu) / r)
+    assert sd_boot / sd_old == pytest.approx(math.sqrt(deff), rel=0.15), (sd_boot / sd_old, math.sqrt(deff))
+    assert math.sqrt(deff) > 1.5
+
+
+def test_single_answer_sets_keep_trial_resampling():
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(30, 4))
+    items = np.unique(np.sort(np.array([rng.choice(30, 3, replace=False) for _ in range(300)]), 1), axis=0)
+    tr = Trials(items, rng.integers(0, 3, len(items)))
+    rep = ev.odd_one_out_report(F, tr, n_boot=500, val_frac=0)
+    assert rep['ci_over'] == 'trials' and rep['noise_ceiling'] is None and rep['noise_ceiling_loo'] is None
+    plain = ev.bootstrap_ci(ev.odd_one_out_accuracy(F, tr).astype(float), 500, seed=0)
+    assert rep['accuracy_ci'] == pytest.approx([plain['lo'], plain['hi']])
+
+
+def _loo_brute_force(counts):
+    "Leave-one-out ceiling of one triplet by an explicit loop over its answers."
+    answers = [a for a in range(3) for _ in range(int(counts[a]))]
+    score = 0.0
+    for i, a in enumerate(answers):
+        others = np.bincount(answers[:i] + answers[i + 1:], minlength=3)
+        tied = np.flatnonzero(others == others.max())
+        score += (a in tied) / len(tied)
+    return score / len(answers)
+
+
+def test_loo_ceiling_by_hand_brute_force_and_analytic_expectation():
+    from itertools import product
+    from scipy.stats import multinomial
+    # by hand
+    rep = RepeatedTriplets(np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]]), np.array([[3, 1, 0], [2, 2, 0], [2, 1, 1], [0, 0, 5]]))
+    assert ev.ceiling_shares(rep.counts, loo=True) == pytest.approx([0.75, 0.0, 1 / 6, 1.0])
+    assert ev.noise_ceiling(rep, loo=True) == pytest.approx((0.75 + 0 + 1 / 6 + 1) / 4) == ev.loo_noise_ceiling(rep)
+    # every count vector with up to 7 answers against the brute-force loop
+    allc = np.array([c for c in product(range(8), repeat=3) if 2 <= sum(c) <= 7])
+    assert ev.ceiling_shares(allc, loo=True) == pytest.approx([_loo_brute_force(c) for c in allc])
+    # expectation for i.i.d. observers: with 2 or 3 answers, exactly sum(p^2) (the chance that two answers agree)
+    p = np.array([0.6, 0.3, 0.1])
+    for n in (2, 3, 5):
+        cs = np.array([c for c in product(range(n + 1), repeat=3) if sum(c) == n])
+        expect = float((multinomial.pmf(cs, n, p) * ev.ceiling_shares(cs, loo=True)).sum())
+        if n < 4: assert expect == pytest.approx((p ** 2).sum())
+        maj = float((multinomial.pmf(cs, n, p) * ev.ceiling_shares(cs)).sum())
+        assert maj > expect  # the majority share is biased upward
+    # a simulation: the estimate converges to the exact expectation
+    rng = np.random.default_rng(0)
+    counts = rng.multinomial(3, p, size=20000)
+    sim = RepeatedTriplets(np.zeros((20000, 3), int), counts)
+    nc = ev.noise_ceiling(sim, loo=True, per_kind=True, n_boot=500)
+    assert nc['overall'] == pytest.approx((p ** 2).sum(), abs=0.01) and nc['ci'][0] < (p ** 2).sum() < nc['ci'][1] and nc['ci_over'] == 'triplets'
+    with pytest.raises(AlignNbError, match='min_n'):
+        ev.noise_ceiling(sim, min_n=1, loo=True)
+
+
+def test_report_temperature_is_fitted_on_triplets_disjoint_from_the_scored_ones():
+    rng = np.random.default_rng(0)
+    F = rng.normal(size=(25, 5))
+    base = np.unique(np.sort(np.array([rng.choice(25, 3, replace=False) for _ in range(150)]), 1), axis=0)
+    items = np.repeat(base, 6, axis=0)
+    p = ev.odd_one_out_probs(ev.triplet_similarities(F, items), 0.3)
+    odd = (rng.random(len(items))[:, None] > np.cumsum(p, 1)).sum(1)
+    tr = Trials(items, odd, kind=np.repeat(np.arange(len(base)) % 3, 6).astype(str))
+    r = ev.odd_one_out_report(F, tr, n_boot=50, seed=3, val_frac=0.3)
+    assert r['temperature_fit_on'].startswith('held-out 0.3') and r['temperature_fit_scored_overlap'] == 0
+    # recompute the split independently: the report's temperature is the fit on the held-out part only ...
+    fit, scored = ev.split_by_triplet(tr, 0.3, seed=3)
+    kf, ks = set(map(tuple, np.sort(fit.items, 1))), set(map(tuple, np.sort(scored.items, 1)))
+    assert not kf & ks and len(kf) == r['n_temperature_fit_triplets'] and len(ks) == r['n_temperature_scored_triplets']
+    T_fit = ev.fit_temperature(ev.triplet_similarities(F, fit.items), fit)
+    assert r['temperature'] == pytest.approx(T_fit, rel=1e-6)
+    # ... and the KL is computed on the other triplets with that temperature
+    rs = scored.aggregate()
+    kl = ev.kl_to_human(ev.odd_one_out_probs(ev.triplet_similarities(F, rs.items), T_fit), rs.probs)
+    assert r['kl_to_human'] == pytest.approx(kl) and r['kl_to_human_ci'][0] <= kl <= r['kl_to_human_ci'][1]
+    assert r['uncertainty']['n_triplets'] == len(ks) and r['uncertainty']['entropy_spearman_ci'] is not None
+    # it is not the in-sample fit on the scored triplets
+    assert r['temperature'] != pytest.approx(ev.fit_temperature(ev.triplet_similarities(F, scored.items), scored), rel=1e-4)
+    # given val_trials that overlap the scored trials, the shared triplets are left out of the measures
+    r2 = ev.odd_one_out_report(F, tr, val_trials=tr, n_boot=10)
+    assert r2['temperature_fit_on'] == 'val_trials' and r2['n_overlap_excluded'] == len(base)
+    assert r2['n_temperature_scored_triplets'] == 0 and r2['kl_to_human'] is None
+    # no held-out data: no temperature-dependent numbers at all
+    r3 = ev.odd_one_out_report(F, tr, n_boot=10, val_frac=0)
+    assert r3['temperature'] is None and r3['kl_to_human'] is None and r3['temperature_fit_on'] is None
+
+
+def test_set_report_fits_the_temperature_out_of_sample():
+    from align_nb.data import ArrayImages
+    from align_nb.realexp import EvalSet, set_report
+    rng = np.random.default_rng(1)
+    F = rng.normal(size=(25, 5))
+    base = np.unique(np.sort(np.array([rng.choice(25, 3, replace=False) for _ in range(120)]), 1), axis=0)
+    items = np.repeat(base, 5, axis=0)
+    p = ev.odd_one_out_probs(ev.triplet_similarities(F, items), 0.3)
+    tr = Trials(items, (rng.random(len(items))[:, None] > np.cumsum(p, 1)).sum(1))
+    es = EvalSet('sim', ArrayImages(np.zeros((25, 2, 2, 3), np.uint8)), trials=tr)
+    rows = {q['measure']: q for q in set_report(F, es, n_boot=50, seed=2)}
+    fit, _ = ev.split_by_triplet(tr, 0.3, seed=2)
+    assert rows['temperature']['value'] == pytest.approx(ev.fit_temperature(ev.triplet_similarities(F, fit.items), fit), rel=1e-6)
+    assert '0 shared' in rows['temperature']['fitted_on']
+    for k in ('odd-one-out accuracy', 'noise ceiling (majority share)', 'noise ceiling (leave-one-out)', 'KL(human||model) [nats]', 'entropy Spearman (model vs human)'):
+        q = rows[k]
+        assert q['ci_over'] == 'triplets' and q['lo'] <= q['value'] <= q['hi'], k
+    assert rows['odd-one-out accuracy']['ceiling_upper'] == pytest.approx(rows['noise ceiling (majority share)']['value'])
+    assert rows['odd-one-out accuracy']['ceiling_lower'] == pytest.approx(rows['noise ceiling (leave-one-out)']['value'])
+
+
+def test_things_triplet_intervals_twice_as_wide_as_answer_intervals_when_present():
+    d = shared_data_dir()
+    if d is None or not (d / 'things' / 'test_triplets.csv').is_file(): pytest.skip('shared THINGS data not present')
+    raw = np.loadtxt(d / 'things' / 'test_triplets.csv', dtype=np.int64)
+    tt = Trials(raw[:, :3] - 1, raw[:, 3] - 1, source='things/test_triplets.csv')
+    spose = np.loadtxt(d / 'things' / 'spose_embedding_66d_sorted.txt')
+    r = ev.odd_one_out_report(spose, tt, metric='dot', n_boot=1000)
+    old = ev.bootstrap_ci(ev.odd_one_out_accuracy(spose, tt, 'dot').astype(float), 1000)
+    w_new, w_old = r['accuracy_ci'][1] - r['accuracy_ci'][0], old['hi'] - old['lo']
+    assert r['ci_over'] == 'triplets' and 1.7 < w_new / w_old < 2.5, (w_new, w_old)  # measured: 0.026 vs 0.013
+    assert r['noise_ceiling'] == pytest.approx(0.672, abs=0.002) and r['noise_ceiling_loo'] < r['noise_ceiling'] - 0.01
+    assert r['noise_ceiling_ci'][0] < r['noise_ceiling'] < r['noise_ceiling_ci'][1]

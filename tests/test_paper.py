@@ -58,6 +58,9 @@ def test_figures_each_with_their_csv_and_a_results_table(study):
         assert len(pd.read_csv(figs / f'{name}.csv')) > 0, name
     res = pd.read_csv(figs / 'results.csv')
     assert set(res.variant) == {'base', 'alignet', 'unalignet'}
-    assert {'acc_between_class', 'acc_within_class', 'acc_class_border', 'acc_overall', 'rsa_r'} <= set(res.columns)
+    assert {'acc_between_class', 'acc_within_class', 'acc_class_border', 'acc_overall', 'rsa_r_subject_mean', 'rsa_r_pooled'} <= set(res.columns)
     lv = pd.read_csv(figs / 'levels_accuracy.csv')
     assert lv.ceiling.notna().all() and ((lv.lo <= lv.accuracy) & (lv.accuracy <= lv.hi)).all()
+    assert (lv.ci_over == 'triplets').all() and (lv.ceiling_loo <= lv.ceiling + 1e-9).all()
+    rsa = pd.read_csv(figs / 'rsa.csv')
+    assert (rsa.ci_over == 'stimuli').all() and ((rsa.lo <= rsa.r_subject_mean) & (rsa.r_subject_mean <= rsa.hi)).all()

@@ -422,8 +422,8 @@ def test_rsa_of_brain_rdms_through_the_public_api():
     cv = rd.load_mur92(DATA / 'mur92').category_vectors[:, :8].astype(float) + 0.1
     r = rsa_report(cv, br, n_boot=100, seed=0)
     assert r['n_subjects'] == 8 and r['n_stimuli'] == 92
-    assert 0 < r['noise_ceiling_lower'] <= r['noise_ceiling_upper'] <= 1 and r['rho_ci'][0] <= r['rho'] <= r['rho_ci'][1]
-    assert r['rho'] > 0.1  # category structure explains part of human IT
+    assert 0 < r['noise_ceiling_lower'] <= r['noise_ceiling_upper'] <= 1 and r['rho_subject_mean_ci'][0] <= r['rho_subject_mean'] <= r['rho_subject_mean_ci'][1]
+    assert r['rho_subject_mean'] > 0.1  # category structure explains part of human IT
     assert rsa_report(cv, it[:1], n_boot=10)['n_subjects'] == 1
 
 
