@@ -371,7 +371,7 @@ def split_by_triplet(trials:Trials, # trials (triplets may repeat)
     mask = first[inv]
     return trials.subset(mask), trials.subset(~mask)
 
-# %% ../nbs/05_evaluate.ipynb #e7dbddab
+# %% ../nbs/05_evaluate.ipynb #f8768b4e
 def _shared_triplet_ids(a, b) -> tuple:
     "Unordered-triplet ids of the rows of `a` and of `b`, comparable across the two arrays."
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
@@ -407,10 +407,9 @@ def odd_one_out_report(features, # (n_items, d) features
     rep_all = trials.aggregate()
     rep_keep = rep_all.n >= min_n
     nan2 = [float('nan')] * 2
-    if rep_keep.any():
-        maj = noise_ceiling(rep_all, min_n, per_kind=True, n_boot=n_boot, seed=seed, ci=ci)
-        loo = noise_ceiling(rep_all, min_n, per_kind=True, loo=True, n_boot=n_boot, seed=seed, ci=ci)
-    else: maj = loo = {'overall': None, 'ci': None, 'per_kind': {}}
+    none = {'overall': None, 'ci': None, 'per_kind': {}}
+    maj = noise_ceiling(rep_all, min_n, per_kind=True, n_boot=n_boot, seed=seed, ci=ci) if rep_keep.any() else none
+    loo = noise_ceiling(rep_all, max(min_n, 2), per_kind=True, loo=True, n_boot=n_boot, seed=seed, ci=ci) if (rep_all.n >= max(min_n, 2)).any() else none
     c = float(ceiling) if ceiling is not None else maj['overall']
     rel = lambda acc, c: None if c is None or c <= chance else float((acc - chance) / (c - chance))
     acc = boot(correct, tid)

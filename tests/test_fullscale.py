@@ -119,14 +119,19 @@ def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(tmp_path):
     assert set(sc.set) == {'THINGS', 'Levels', 'Mur92'}
     lv = sc[(sc.set == 'Levels') & (sc.model == 'resnet10t')]
     assert set(lv.subset) == {'all', 'between_class', 'within_class', 'class_border'} and lv[lv.subset == 'all'].n.iloc[0] == 120
-    th = sc[(sc.set == 'THINGS') & (sc.subset == 'all')]
-    assert (th.n == 200).all() and th.ceiling_upper.between(1 / 3, 1).all()
+    th = sc[(sc.set == 'THINGS') & (sc.subset == 'all') & (sc.measure == 'odd-one-out accuracy')]
+    assert (th.n == 200).all() and th.ceiling_upper.between(1 / 3, 1).all() and (th.ceiling_lower <= th.ceiling_upper).all()
+    # every interval names its unit; the temperature of the uncertainty rows was fitted on held-out triplets
+    assert set(sc[sc.set != 'Mur92'].dropna(subset=['lo']).ci_over) == {'triplets'} and set(sc[sc.set == 'Mur92'].ci_over) == {'stimuli'}
+    temp = sc[sc.measure == 'temperature']
+    assert len(temp) == 2 * 5 and temp.fitted_on.str.contains('held-out').all() and temp.fitted_on.str.contains(', 0 shared').all()
+    assert set(sc[sc.set == 'Mur92'].measure) == {'RSA Spearman r (participant mean)', 'RSA Spearman r (vs pooled RDM)'}
     mu = sc[sc.set == 'Mur92']
     assert (mu.n == 92).all() and (mu.lo <= mu.value).all() and (mu.value <= mu.hi).all()
     for n in ('odd_things', 'odd_levels', 'rsa_mur92', 'things_references'):
         assert (figs / f'{n}.png').stat().st_size > 1000 and (figs / f'{n}.csv').is_file()
     res = pd.read_csv(figs / 'results.csv')
-    assert len(res) == len(sc) and res.triplet_val_acc.notna().sum() == 2 * (1 + 4 + 1)  # two students x (THINGS all, Levels all + 3 kinds, Mur92)
+    assert len(res) == len(sc) and res.triplet_val_acc.notna().sum() == 2 * (sc.model == 'regnetx_002 alignet').sum()  # every row of the two students
     # a rerun with the same config skips every job (the evaluation is always rerun)
     st = main(['fullscale', str(tmp_path / 'fullscale.json')])
     assert st == 0 and pd.read_csv(runs / 'status.csv').status.tolist() == ['skipped'] * 3 + ['complete']
