@@ -482,7 +482,7 @@ def _check_speed_options(cfg, device):
     "Clear errors for speed options that the device cannot use."
     if cfg.compile and device.type != 'cuda': raise AlignNbError(f'DistillConfig.compile=True needs a CUDA device (got {device}); on a CPU the compile time outweighs the gain')
 
-# %% ../nbs/08_distill.ipynb #28e8da2f
+# %% ../nbs/08_distill.ipynb #0e37843d
 def _rng_state():
     "Every RNG state as tensors and plain types (so the checkpoint loads with `torch.load(weights_only=True)`)."
     import torch
@@ -520,7 +520,8 @@ def load_checkpoint(path # a distillation `checkpoint.pt`
     if not path.is_file(): raise FileNotFoundError(f'{path}: no such checkpoint')
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        why = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l or 'Unsupported operand' in l), str(e).splitlines()[0] if str(e) else '')
+        g = re.search(r'GLOBAL (\S+)', str(e))
+        why = f"refused global {g[1] if '.' in g[1] else 'builtins.' + g[1]}" if g else (str(e).strip().splitlines() or [''])[-1][:200]
         raise AlignNbError(f'{path}: refused: not a checkpoint of tensors and plain types ({why}); nothing in it was run. '
                            f'It may come from an older align_nb or another source; {hint}') from None
     except Exception as e:

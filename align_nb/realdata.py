@@ -183,7 +183,7 @@ def things_images(folder, # the object_images folder (one sub-folder per concept
         paths.append(p)
     return FileImages(paths, ids=list(ids), labels={'concept': np.arange(len(ids))})
 
-# %% ../nbs/09_realdata.ipynb #a2001ae7
+# %% ../nbs/09_realdata.ipynb #b68ff3cb
 def _check_embedding(X, path, n_items, neg_tol):
     if X.ndim != 2: raise AlignNbError(f'{path}: expected a 2-d embedding (items x dims), got shape {X.shape}')
     if n_items is not None and len(X) != n_items: raise AlignNbError(f'{path}: {len(X)} rows, expected {n_items} concepts')
@@ -220,7 +220,8 @@ def load_vice_probs(path, # .npy of (n_rows, 3) choice probabilities
     "VICE per-trial choice probabilities (n x 3, columns = softmax over [s01, s02, s12])."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'VICE probabilities: no such file: {path}')
-    P = np.load(path, allow_pickle=False).astype(np.float64)
+    try: P = np.load(path, allow_pickle=False).astype(np.float64)
+    except ValueError as e: raise AlignNbError(f'{path}: cannot read as a numeric .npy ({e})') from None
     if P.ndim != 2 or P.shape[1] != 3: raise AlignNbError(f'{path}: expected shape (n, 3), got {P.shape}')
     if n_rows is not None and len(P) != n_rows: raise AlignNbError(f'{path}: {len(P)} rows, expected {n_rows}')
     bad = np.flatnonzero(~np.isfinite(P).all(1) | (P < 0).any(1) | (np.abs(P.sum(1) - 1) > atol))
@@ -683,7 +684,7 @@ class _TimmImportHook:
 if 'timm' in sys.modules: register_cifar_resnets()
 elif not any(type(f).__name__ == '_TimmImportHook' for f in sys.meta_path): sys.meta_path.insert(0, _TimmImportHook())
 
-# %% ../nbs/09_realdata.ipynb #bb1ea8e6
+# %% ../nbs/09_realdata.ipynb #fec6722f
 def _cifar_depth(name) -> int:
     s = str(name).lower().replace('cifar_', '').replace('resnet', '').replace('-', '').replace('_', '')
     if not s.isdigit() or int(s) not in CIFAR_DEPTHS: raise AlignNbError(f'CIFAR ResNet: unknown model {name!r} (expected one of {[f"resnet{d}" for d in CIFAR_DEPTHS]})')
@@ -698,7 +699,8 @@ def load_cifar_resnet(name, # 'resnet20', 'cifar_resnet56', 44, ...
     if not path.is_file(): raise FileNotFoundError(f'CIFAR ResNet: no such file: {path}')
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:  # never falls back to a full pickle: that could run code from the file
-        why = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l), str(e).splitlines()[0] if str(e) else '')
+        g = re.search(r'GLOBAL (\S+)', str(e))
+        why = f"refused global {g[1] if '.' in g[1] else 'builtins.' + g[1]}" if g else (str(e).strip().splitlines() or [''])[-1][:200]
         raise AlignNbError(f'{path}: refused: the file holds objects other than tensors and plain types ({why}); nothing in it was run. '
                            "The published CIFAR weights load safely; re-save a file you trust as torch.save({'state_dict': sd, 'best_prec1': x}, path)") from None
     except Exception as e: raise AlignNbError(f'{path}: cannot read as a torch checkpoint ({type(e).__name__}: {e})') from None
