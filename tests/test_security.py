@@ -192,3 +192,12 @@ def test_safe_unpickle_refuses_persistent_ids_and_names_damage(tmp_path):
     with pytest.raises(AlignNbError, match='p.pkl: refused: the pickle holds a persistent id'): safe_unpickle(tmp_path / 'p.pkl')
     (tmp_path / 'cut.pkl').write_bytes(pickle.dumps({'a': list(range(100))})[:40])
     with pytest.raises(AlignNbError, match='cut.pkl: cannot unpickle'): safe_unpickle(tmp_path / 'cut.pkl')
+
+# ---------------------------------------------------------------- backbone weights files
+
+def test_planted_backbone_weights_never_run(payload, tmp_path):
+    obj, marker, glob = payload
+    from align_nb.backbones import load_backbone
+    p = tmp_path / 'weights.pth'
+    torch.save({'conv1.weight': obj}, p)
+    with pytest.raises(AlignNbError, match=f'{p}: cannot read weights file'): load_backbone('resnet10t', weights=p)
