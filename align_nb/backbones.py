@@ -15,7 +15,7 @@ __all__ = ['POOLINGS', 'TOY_BACKBONES', 'TOY_INPUT_SIZE', 'load_backbone', 'save
            'ImageTransform', 'make_transform', 'find_module', 'pool_output', 'pooled_features', 'images_to_tensor',
            'pretrain_backbone']
 
-# %% ../nbs/03_backbones.ipynb #a26bcdca
+# %% ../nbs/03_backbones.ipynb #d06fd245
 def _check_name(name):
     import timm
     if not isinstance(name, str) or not name: raise AlignNbError(f'backbone name must be a non-empty string, got {name!r}')
@@ -47,7 +47,7 @@ def _keys_in(msgs, start):
 def _read_weights(path):
     "The state dict in a weights file (timm's reader: .pth/.bin/.safetensors, wrapped checkpoints), or a clear error."
     from timm.models import load_state_dict
-    try: sd = load_state_dict(str(path))
+    try: sd = load_state_dict(str(path), weights_only=True)  # tensors and plain types only: nothing in the file can run
     except FileNotFoundError: raise FileNotFoundError(f'weights file not found: {path}') from None
     except Exception as e: raise AlignNbError(f'{path}: cannot read weights file ({type(e).__name__}: {str(e)[:300]})') from None
     if not isinstance(sd, dict) or not sd: raise AlignNbError(f'{path}: no state dict (tensor name -> tensor) in the weights file')

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['COMPLETE', 'AlignNbError', 'default_cache_dir', 'default_runs_dir', 'shared_data_dir', 'seed_everything',
-           'get_device', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
-           'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
-           'is_complete', 'LazyClasses', 'check_finite']
+__all__ = ['COMPLETE', 'SAFE_PICKLE_GLOBALS', 'AlignNbError', 'default_cache_dir', 'default_runs_dir', 'shared_data_dir',
+           'seed_everything', 'get_device', 'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json',
+           'load_json', 'save_npz', 'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit',
+           'provenance', 'mark_complete', 'is_complete', 'LazyClasses', 'RestrictedUnpickler', 'safe_unpickle',
+           'safe_np_load', 'check_finite']
 
 # %% ../nbs/00_core.ipynb #d3a15f45
 class AlignNbError(ValueError):
@@ -195,6 +196,80 @@ class LazyClasses:
         "Body of a module-level `__getattr__`: the registered classes, else AttributeError."
         if name in self.makers: return self.get(name)
         raise AttributeError(f"module {self.ns['__name__']!r} has no attribute {name!r}")
+
+# %% ../nbs/00_core.ipynb #fcd221f9
+import pickle as _pickle
+
+SAFE_PICKLE_GLOBALS = frozenset(
+    [('builtins', n) for n in ('set', 'frozenset', 'complex', 'bytearray', 'bytes', 'slice', 'range', 'list', 'dict', 'tuple', 'str', 'int', 'float', 'bool')] +
+    [('collections', 'OrderedDict'), ('collections', 'defaultdict'), ('_codecs', 'encode')] +
+    [('datetime', n) for n in ('datetime', 'date', 'time', 'timedelta', 'timezone')] +
+    [(m, n) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n in ('_reconstruct', 'scalar')] +
+    [(m, '_frombuffer') for m in ('numpy.core.numeric', 'numpy._core.numeric')] + [('numpy', 'ndarray'), ('numpy', 'dtype')])
+
+class RestrictedUnpickler(_pickle.Unpickler):
+    "An unpickler that builds only plain data (`SAFE_PICKLE_GLOBALS`) and refuses any other global with an `AlignNbError` naming `source`."
+    def __init__(self, file, source):
+        super().__init__(file); self.source = source
+    def find_class(self, module, name):
+        m = {'__builtin__': 'builtins', 'copy_reg': 'copyreg'}.get(module, module)
+        if (m, name) in SAFE_PICKLE_GLOBALS:
+            import warnings
+            with warnings.catch_warnings():  # numpy.core (NumPy 1 pickles) warns under NumPy 2
+                warnings.simplefilter('ignore', DeprecationWarning); return super().find_class(module, name)
+        hint = (' (pandas objects are not accepted: their unpickling runs pandas internals; on a machine where you trust the file, '
+                'convert it to plain dicts/lists, e.g. df.to_dict("records"), and pickle that)') if m.split('.')[0] == 'pandas' else ''
+        raise AlignNbError(f'{self.source}: refused to unpickle the global {m}.{name}{hint}; only builtin containers, numbers, strings, '
+                           f'datetime and NumPy arrays/scalars are allowed (core.SAFE_PICKLE_GLOBALS); nothing in the file was run')
+    def persistent_load(self, pid):
+        raise AlignNbError(f'{self.source}: refused: the pickle holds a persistent id ({str(pid)[:60]!r}), not plain data')
+
+def safe_unpickle(path, # a pickle file received from anywhere
+                  f=None # an open binary file positioned at the pickle (default: open `path`)
+                 ):
+    "Unpickle plain data only (`RestrictedUnpickler`); errors name the file."
+    path = Path(path)
+    if f is None and not path.is_file(): raise FileNotFoundError(f'{path}: no such file')
+    try:
+        if f is not None: return RestrictedUnpickler(f, path).load()
+        with open(path, 'rb') as fh: return RestrictedUnpickler(fh, path).load()
+    except AlignNbError: raise
+    except Exception as e: raise AlignNbError(f'{path}: cannot unpickle ({type(e).__name__}: {str(e)[:200]})') from None
+
+def _read_npy_restricted(f, source):
+    "The array of an `.npy` stream whose dtype holds objects, unpickled by `RestrictedUnpickler`."
+    from numpy.lib import format as npf
+    version = npf.read_magic(f)
+    if version == (1, 0): shape, _, dtype = npf.read_array_header_1_0(f)
+    elif version == (2, 0): shape, _, dtype = npf.read_array_header_2_0(f)
+    else: shape, _, dtype = npf._read_array_header(f, version)
+    if not dtype.hasobject: raise AlignNbError(f'{source}: expected an object array')
+    a = safe_unpickle(source, f)
+    if not isinstance(a, np.ndarray) or a.shape != tuple(shape):
+        raise AlignNbError(f'{source}: the pickled object array is not an array of shape {tuple(shape)} (got {type(a).__name__})')
+    return a
+
+def safe_np_load(path, # `.npy` or `.npz` file, possibly with object arrays (e.g. strings stored as objects)
+                 keys=None # for an `.npz`: the members to read (default: all)
+                ):
+    "`np.load` without `allow_pickle`: numeric arrays as usual, object arrays through `RestrictedUnpickler`; returns an array (.npy) or a dict (.npz)."
+    import zipfile
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'{path}: no such file')
+    if not zipfile.is_zipfile(path):
+        try: return np.load(path, allow_pickle=False)
+        except ValueError as e:
+            if 'allow_pickle' not in str(e): raise AlignNbError(f'{path}: cannot read as .npy ({e})') from None
+        with open(path, 'rb') as f: return _read_npy_restricted(f, path)
+    out = {}
+    with np.load(path, allow_pickle=False) as z, zipfile.ZipFile(path) as zf:
+        for k in (z.files if keys is None else keys):
+            if k not in z.files: raise AlignNbError(f'{path}: no member {k!r} (has {sorted(z.files)})')
+            try: out[k] = z[k]
+            except ValueError as e:
+                if 'allow_pickle' not in str(e): raise AlignNbError(f'{path}[{k}]: cannot read ({e})') from None
+                with zf.open(k + '.npy') as f: out[k] = _read_npy_restricted(f, f'{path}[{k}]')
+    return out
 
 # %% ../nbs/00_core.ipynb #46b814bf
 def check_finite(a, what:str # what the array is, for the message (e.g. 'features of runs/x.npy')

@@ -55,7 +55,7 @@ def _correct(sims, odd):
     others = np.where(np.eye(3, dtype=bool)[pair], -np.inf, sims)
     return s_true > others.max(1)
 
-# %% ../nbs/06_teacher.ipynb #9408a0cd
+# %% ../nbs/06_teacher.ipynb #6b04dbbf
 _KEYS = ('weights', 'bias', 'mean', 'std')
 
 @dataclass
@@ -129,8 +129,10 @@ class Teacher:
         with z:
             miss = [k for k in _KEYS if k not in z.files]
             if miss: raise AlignNbError(f'{path}: teacher file lacks key {miss[0]!r} (has {sorted(z.files)}; needs {list(_KEYS)})')
-            d = {k: z[k] for k in _KEYS}
-            t = float(z['temperature']) if 'temperature' in z.files else 1.0
+            try:
+                d = {k: z[k] for k in _KEYS}
+                t = float(z['temperature']) if 'temperature' in z.files else 1.0
+            except ValueError as e: raise AlignNbError(f'{path}: not a numeric teacher file ({e})') from None
         return cls(**d, temperature=t, info={'file': str(path)}, source=str(path))
 
     @classmethod

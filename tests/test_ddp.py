@@ -43,7 +43,7 @@ def weights(d):
     bb = torch.load(Path(d) / 'student_backbone.pth', weights_only=True); hd = torch.load(Path(d) / 'student_head.pth', weights_only=True)
     return {**{'bb.' + k: v for k, v in bb.items()}, **{'head.' + k: v for k, v in hd.items()}}
 
-def ck_weights(d): return torch.load(Path(d) / 'checkpoint.pt', weights_only=False)['model']
+def ck_weights(d): return torch.load(Path(d) / 'checkpoint.pt', weights_only=True)['model']
 
 def close(a, b, atol=1e-5):
     return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a)
