@@ -13,7 +13,7 @@ __all__ = ['COMPLETE', 'AlignNbError', 'default_cache_dir', 'default_runs_dir', 
            'get_device', 'no_space_error', 'ensure_free_space', 'preallocate', 'open_memmap_alloc', 'atomic_path',
            'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz', 'sha256_file',
            'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete', 'is_complete',
-           'LazyClasses', 'check_finite']
+           'LazyClasses', 'check_finite', 'check_fields', 'check_device']
 
 # %% ../nbs/00_core.ipynb #d3a15f45
 class AlignNbError(ValueError):
@@ -272,3 +272,70 @@ def check_finite(a, what:str # what the array is, for the message (e.g. 'feature
             row = int(np.argwhere(bad)[0][0])
             raise AlignNbError(f'{what}: {int(bad.sum())} non-finite value(s) (NaN or inf), first in row {row}')
     return a
+
+# %% ../nbs/00_core.ipynb #dacadad0
+_TYPE_NAMES = {'bool': bool, 'int': int, 'float': float, 'str': str, 'tuple': tuple, 'list': list, 'dict': dict, 'None': type(None)}
+_EXPECT = {bool: 'true or false (bool)', int: 'an integer (int)', float: 'a number (float)', str: 'a string (str)',
+           tuple: 'a list (tuple)', list: 'a list', dict: 'a JSON object (dict)', type(None): 'null (None)'}
+
+def _coerce(v, t):
+    "(ok, value) for `v` as type `t`: bools only from bools, integral numbers to int, numbers to float, lists to tuples."
+    if t is type(None): return v is None, v
+    if t is bool: return isinstance(v, (bool, np.bool_)), bool(v) if isinstance(v, (bool, np.bool_)) else v
+    if isinstance(v, (bool, np.bool_)): return False, v
+    if t is int:
+        if isinstance(v, (int, np.integer)): return True, int(v)
+        if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer(): return True, int(v)
+        return False, v
+    if t is float: return isinstance(v, (int, float, np.integer, np.floating)), float(v) if isinstance(v, (int, float, np.integer, np.floating)) else v
+    if t is tuple: return isinstance(v, (list, tuple)), tuple(v) if isinstance(v, (list, tuple)) else v
+    return isinstance(v, t), v
+
+def check_fields(obj, # a dataclass instance; fields are checked (and normalised in place) by their annotations
+                 ranges:dict=None, # field -> (low, high) inclusive bounds (None: open), for numbers or a tuple's elements
+                 name:str=None # the name in messages (default: the class name)
+                ):
+    "Check every field's type (from its annotation) and range; raise one `AlignNbError` naming each bad field and what it expects."
+    import dataclasses
+    name = name or type(obj).__name__; probs = []
+    for f in dataclasses.fields(obj):
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
+        types = [_TYPE_NAMES.get(a.strip()) for a in str(ann).split('|')]
+        if not types or None in types: continue  # an annotation this check does not know: left to the class
+        v = getattr(obj, f.name); got = None
+        for t in types:
+            ok, val = _coerce(v, t)
+            if ok: got = (t, val); break
+        if got is None:
+            probs.append(f'{name}.{f.name}: expected {" or ".join(_EXPECT[t] for t in types)}, got {type(v).__name__} {v!r}'); continue
+        t, val = got
+        if t is tuple:  # elements: of the type of the default's elements
+            d = f.default if f.default is not dataclasses.MISSING else None
+            et = {type(x) for x in d} if isinstance(d, tuple) and d else set()
+            if len(et) == 1 and next(iter(et)) in (bool, int, float, str):
+                et = next(iter(et)); new = []
+                for i, x in enumerate(val):
+                    ok, xv = _coerce(x, et)
+                    if not ok: probs.append(f'{name}.{f.name}[{i}]: expected {_EXPECT[et]}, got {type(x).__name__} {x!r}')
+                    new.append(xv)
+                val = tuple(new)
+        setattr(obj, f.name, val)
+        lo, hi = (ranges or {}).get(f.name, (None, None))
+        for i, x in (enumerate(val) if t is tuple else [(None, val)]):
+            if not isinstance(x, (int, float)) or isinstance(x, bool): continue
+            where = f'{name}.{f.name}' + ('' if i is None else f'[{i}]')
+            if lo is not None and x < lo: probs.append(f'{where}: must be >= {lo}, got {x}')
+            if hi is not None and x > hi: probs.append(f'{where}: must be <= {hi}, got {x}')
+    if probs: raise AlignNbError('; '.join(probs))
+    return obj
+
+def check_device(device, # a torch device name
+                 what:str='device', # the field name for messages
+                 allow_auto:bool=False # accept 'auto' (CUDA when available)
+                ) -> str:
+    "Raise `AlignNbError` unless `device` is 'cpu', 'cuda', 'cuda:N' or 'mps' (or 'auto' when allowed)."
+    import re
+    ok = isinstance(device, str) and (re.fullmatch(r'cpu|cuda|cuda:\d+|mps', device) or (allow_auto and device == 'auto'))
+    extra = ", 'auto'" if allow_auto else ''
+    if not ok: raise AlignNbError(f"{what}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'{extra}, got {device!r}")
+    return device
