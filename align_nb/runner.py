@@ -110,8 +110,9 @@ def check_parameters(notebook, # paper notebook name or path
     if probs: raise AlignNbError(f'{nb.name}: ' + '; '.join(probs))
     return out
 
-# %% ../nbs/10_runner.ipynb #f0809288
+# %% ../nbs/10_runner.ipynb #ed7e839f
 LOCK_FILE = '.runner.lock'
+_HELD = set()  # lock files this process holds
 
 def _proc_start(pid):
     "Start time (clock ticks since boot) of process `pid`, or None (no /proc)."
@@ -156,7 +157,10 @@ def try_lock(run_dir # the run folder
         try: fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError: pass
         else:
-            with os.fdopen(fd, 'w') as f: json.dump(_lock_info(), f)
+            _HELD.add(str(path.resolve()))
+            try:
+                with os.fdopen(fd, 'w') as f: json.dump(_lock_info(), f)
+            except OSError: pass  # e.g. a full disk: the (empty) file still holds the lock; the job will report the disk
             return True, None
         info = _read_lock(path); why = _stale_reason(path, info)
         if why is None: return False, info
@@ -172,11 +176,10 @@ def try_lock(run_dir # the run folder
 def release_lock(run_dir # the run folder
                 ):
     "Remove the run folder's lock if this process holds it."
-    path = Path(run_dir) / LOCK_FILE
-    info = _read_lock(path)
-    if info and info.get('pid') == os.getpid() and info.get('proc_start') == _proc_start(os.getpid()): path.unlink(missing_ok=True)
+    path = (Path(run_dir) / LOCK_FILE).resolve()
+    if str(path) in _HELD: _HELD.discard(str(path)); path.unlink(missing_ok=True)
 
-# %% ../nbs/10_runner.ipynb #d4b18b79
+# %% ../nbs/10_runner.ipynb #54989ae0
 def _complete_check(run_dir, parameters, force):
     "The 'skipped' status when the folder is complete with the same parameters (and not forced), else None."
     if not is_complete(run_dir) or force: return None
@@ -207,7 +210,8 @@ def run_notebook(notebook, # paper notebook name or path
         if on_locked == 'skip':
             print(f'{run_dir}: locked by another runner ({_holder(info)}): skipping it', flush=True)
             return {'status': 'locked', 'run_dir': str(run_dir), 'reason': f'being run by {_holder(info)}'}
-        if not waited: print(f'{run_dir}: locked by another runner ({_holder(info)}): waiting for it', flush=True)
+        if not waited: print(f'{run_dir}: locked by another runner ({_holder(info)}): waiting for it '
+                             f'(if that runner is gone and was on another machine, delete {run_dir / LOCK_FILE})', flush=True)
         waited = True; time.sleep(poll_s)
         got, info = try_lock(run_dir)
     try:
