@@ -369,7 +369,7 @@ def check_extra(jobs:list, # the plan's `Job`s
         hints = ''.join(f' ({u}: did you mean {h[0]!r}?)' for u in unknown for h in [difflib.get_close_matches(u, sorted(declared), n=1)] if h)
         raise AlignNbError(f'parameter(s) {unknown} are declared by none of the notebooks {nbs}{hints}; they declare {sorted(declared - {"run_dir"})}')
 
-# %% ../nbs/10_runner.ipynb #7fbb7ba3
+# %% ../nbs/10_runner.ipynb #6844062e
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -380,12 +380,14 @@ def _parse_kv(items):
     return out
 
 def run_status(runs_dir) -> 'pd.DataFrame':
-    "State of every run folder under `runs_dir` (those with a params.json): complete, failed or incomplete."
+    "State of every run folder under `runs_dir` (those with a params.json): complete, running (locked by a live runner), failed or incomplete."
     import pandas as pd
     rows = []
     for p in sorted(Path(runs_dir).rglob('params.json')):
         d = p.parent
-        st = 'complete' if is_complete(d) else 'failed' if (d / 'FAILED.json').exists() else 'incomplete'
+        lk = d / LOCK_FILE
+        running = lk.exists() and _stale_reason(lk, _read_lock(lk)) is None
+        st = 'complete' if is_complete(d) else 'running' if running else 'failed' if (d / 'FAILED.json').exists() else 'incomplete'
         rows.append({'run_dir': str(d), 'status': st, 'notebook': load_json(p).get('notebook')})
     return pd.DataFrame(rows, columns=['run_dir', 'status', 'notebook'])
 
