@@ -440,10 +440,11 @@ class ToyWorld:
         if missing: raise AlignNbError(f'{p}: missing arrays {missing}')
         return cls(cfg, arrays, meta['temperature'])
 
-# %% ../nbs/02_toyworld.ipynb #77972bbd
+# %% ../nbs/02_toyworld.ipynb #85f95446
 def config_hash(cfg:ToyConfig) -> str:
-    "Content key of a world: hash of the config and the generator version."
-    return hash_obj({'config': asdict(cfg), 'version': TOYWORLD_VERSION})[:16]
+    "Content key of a world: hash of the config, the generator version and the numpy/scipy versions (their random streams and maths)."
+    import scipy
+    return hash_obj({'config': asdict(cfg), 'version': TOYWORLD_VERSION, 'numpy': np.__version__, 'scipy': scipy.__version__})[:16]
 
 def build_toyworld(cfg:ToyConfig=None, # configuration (default `ToyConfig()`)
                    progress:bool=False # show a progress bar over the build steps

@@ -172,3 +172,6 @@ def test_world_key_holds_generator_version(monkeypatch):
     k0 = tw.config_hash(SMALL)
     monkeypatch.setattr(tw, 'TOYWORLD_VERSION', tw.TOYWORLD_VERSION + '-next')
     assert tw.config_hash(SMALL) != k0
+    monkeypatch.undo()
+    monkeypatch.setattr(np, '__version__', '0.0.1')
+    assert tw.config_hash(SMALL) != k0
