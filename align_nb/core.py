@@ -273,7 +273,7 @@ def check_finite(a, what:str # what the array is, for the message (e.g. 'feature
             raise AlignNbError(f'{what}: {int(bad.sum())} non-finite value(s) (NaN or inf), first in row {row}')
     return a
 
-# %% ../nbs/00_core.ipynb #dacadad0
+# %% ../nbs/00_core.ipynb #bbc78f50
 _TYPE_NAMES = {'bool': bool, 'int': int, 'float': float, 'str': str, 'tuple': tuple, 'list': list, 'dict': dict, 'None': type(None)}
 _EXPECT = {bool: 'true or false (bool)', int: 'an integer (int)', float: 'a number (float)', str: 'a string (str)',
            tuple: 'a list (tuple)', list: 'a list', dict: 'a JSON object (dict)', type(None): 'null (None)'}
@@ -293,7 +293,8 @@ def _coerce(v, t):
 
 def check_fields(obj, # a dataclass instance; fields are checked (and normalised in place) by their annotations
                  ranges:dict=None, # field -> (low, high) inclusive bounds (None: open), for numbers or a tuple's elements
-                 name:str=None # the name in messages (default: the class name)
+                 name:str=None, # the name in messages (default: the class name)
+                 checks:dict=None # field -> function(value, where) raising `AlignNbError` (e.g. `check_device`), run once the type is right
                 ):
     "Check every field's type (from its annotation) and range; raise one `AlignNbError` naming each bad field and what it expects."
     import dataclasses
@@ -326,6 +327,9 @@ def check_fields(obj, # a dataclass instance; fields are checked (and normalised
             where = f'{name}.{f.name}' + ('' if i is None else f'[{i}]')
             if lo is not None and x < lo: probs.append(f'{where}: must be >= {lo}, got {x}')
             if hi is not None and x > hi: probs.append(f'{where}: must be <= {hi}, got {x}')
+        if f.name in (checks or {}):
+            try: checks[f.name](val, f'{name}.{f.name}')
+            except AlignNbError as e: probs.append(str(e))
     if probs: raise AlignNbError('; '.join(probs))
     return obj
 

@@ -221,13 +221,14 @@ def plan_real(runs_dir=None, # root of the run folders (default: ./runs)
                     depends=[j.name for j in jobs], always=True))
     return jobs
 
-# %% ../nbs/13_realexp.ipynb #a6c9f2c6
+# %% ../nbs/13_realexp.ipynb #56a5e290
 FIT_TEACHER_KEYS = ('alpha', 'sigma', 'tau_local', 'local_batch_size', 'lr', 'batch_size', 'max_epochs', 'patience', 'monitor', 'calibrate')
 FULLSCALE_STUDENTS = ('vit_base_patch16_siglip_224', 'vit_base_patch14_dinov2.lvd142m', 'vit_base_patch16_clip_224.openai', 'vit_base_patch16_224')
 
 _FULLSCALE_RANGES = dict(n_triplets=(1, None), k=(1, None), local_size=(1, None), image_size=(0, None), pool_size=(0, None),
                          max_teacher_triplets=(0, None), n_val_triplets=(0, None), teacher_lams=(0, None), batch_size=(1, None),
                          num_workers=(0, None), seed=(0, 2 ** 32 - 1))
+_FULLSCALE_CHECKS = dict(device=check_device)
 
 @dataclass
 class FullScaleConfig:
@@ -267,7 +268,7 @@ class FullScaleConfig:
     seed: int = 0 # seed of subsets, the teacher, the triplets and the students
 
     def __post_init__(self):
-        check_fields(self, _FULLSCALE_RANGES); check_device(self.device, 'FullScaleConfig.device')
+        check_fields(self, _FULLSCALE_RANGES, checks=_FULLSCALE_CHECKS)
         self.students = tuple(self.students); self.teacher_lams = tuple(float(x) for x in self.teacher_lams); self.variants = tuple(self.variants)
         for k in ('distill', 'weights_files', 'model_kwargs', 'teacher'): setattr(self, k, dict(getattr(self, k) or {}))
         bad = [v for v in self.variants if v not in ('alignet', 'unalignet')]
@@ -315,7 +316,7 @@ def as_fullscale(config # a `FullScaleConfig`, a dict of its fields, or a JSON f
     if isinstance(config, (str, Path)): return FullScaleConfig.from_json(config)
     raise AlignNbError(f'expected a FullScaleConfig, a dict or a JSON path, got {type(config).__name__}')
 
-# %% ../nbs/13_realexp.ipynb #d13c3d3c
+# %% ../nbs/13_realexp.ipynb #8c051650
 def _head_table(path, ncols, n_items, base, max_rows, odd_col=None):
     "Problems (list of str) in the first `max_rows` lines of a whitespace int table; returns (problems, rows read)."
     probs, rows = [], 0
@@ -375,7 +376,7 @@ def dry_run(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file 
     "Check every path, file format and timm model name of a full-scale config without training or downloading."
     import timm
     import align_nb.realdata as rd
-    try: c = as_fullscale(config); check_fields(c, _FULLSCALE_RANGES); check_device(c.device, 'FullScaleConfig.device')  # fields may have been set after construction
+    try: c = as_fullscale(config); check_fields(c, _FULLSCALE_RANGES, checks=_FULLSCALE_CHECKS)  # fields may have been set after construction
     except (AlignNbError, FileNotFoundError, TypeError) as e:
         if raise_on_error: raise AlignNbError(f'full-scale config: {e}') from None
         return {'config': None, 'checks': {'config': {'ok': False, 'error': str(e)}}, 'problems': [f'config: {e}'], 'ok': False}

@@ -264,7 +264,7 @@ def _record_failure(nb, run_dir, tmp, e, t0) -> dict:
               file=sys.stderr, flush=True)
     return res
 
-# %% ../nbs/10_runner.ipynb #9a0df086
+# %% ../nbs/10_runner.ipynb #47fb9a28
 def run_jobs(jobs:list, # `Job`s in execution order
              status_file=None, # CSV written after every job (default: none)
              force:bool=False, # rerun complete jobs too
@@ -275,11 +275,13 @@ def run_jobs(jobs:list, # `Job`s in execution order
     import pandas as pd
     names = [j.name for j in jobs]
     if len(set(names)) != len(names): raise AlignNbError(f'duplicate job names: {sorted({n for n in names if names.count(n) > 1})}')
-    probs = []  # every job's parameters are checked before any job runs
+    probs = {}  # every job's parameters are checked before any job runs; message -> the jobs it concerns
     for j in jobs:
         try: check_parameters(j.notebook, j.parameters)
-        except (AlignNbError, FileNotFoundError) as e: probs.append(f'job {j.name!r}: {e}')
-    if probs: raise AlignNbError(f'{len(probs)} job(s) with bad parameters; nothing was run:\n' + '\n'.join(f'  - {p}' for p in probs))
+        except (AlignNbError, FileNotFoundError) as e: probs.setdefault(str(e), []).append(j.name)
+    if probs:
+        n = sum(map(len, probs.values()))
+        raise AlignNbError(f'{n} job(s) with bad parameters; nothing was run:\n' + '\n'.join(f'  - job(s) {js}: {m}' for m, js in probs.items()))
     rows, ok, status_ok = [], {}, True
     for i, j in enumerate(jobs):
         missing = [d for d in j.depends if d not in ok]

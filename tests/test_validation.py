@@ -91,7 +91,7 @@ def test_cli_main_unknown_or_badly_typed_parameter_fails_up_front(tmp_path, caps
     assert "['bogus']" in err and 'declared by none of the notebooks' in err and 'Traceback' not in err
     assert main(['main', '--runs-dir', str(runs), '--figures-dir', str(tmp_path / 'f'), '-p', 'n_boot=abc']) == 2
     err = capsys.readouterr().err
-    assert 'parameter n_boot: expected an integer (int)' in err and "job 'eval/resnet-base'" in err
+    assert 'parameter n_boot: expected an integer (int)' in err and "'eval/resnet-base'" in err and '9 job(s) with bad parameters' in err
     assert not runs.exists()  # nothing ran, nothing was written
 
 
