@@ -11,8 +11,8 @@ import json
 from .core import AlignNbError, default_runs_dir, is_complete, load_json, mark_complete, provenance, save_json, COMPLETE
 
 # %% auto #0
-__all__ = ['TOY_DEFAULT_BACKBONES', 'paper_dir', 'paper_notebook', 'notebook_parameters', 'Job', 'run_notebook', 'run_jobs',
-           'plan_toyworld', 'run_status', 'main']
+__all__ = ['LOCK_FILE', 'TOY_DEFAULT_BACKBONES', 'paper_dir', 'paper_notebook', 'notebook_parameters', 'Job', 'check_parameters',
+           'try_lock', 'release_lock', 'run_notebook', 'run_jobs', 'plan_toyworld', 'check_extra', 'run_status', 'main']
 
 # %% ../nbs/10_runner.ipynb #b890f5c9
 def paper_dir() -> Path:
@@ -46,7 +46,7 @@ def notebook_parameters(nb_path) -> dict:
     if len(cells) > 1: raise AlignNbError(f'{nb_path}: {len(cells)} cells tagged "parameters" (cells {cells}); expected exactly one')
     return dict(papermill.inspect_notebook(str(nb_path)))
 
-# %% ../nbs/10_runner.ipynb #006a3e94
+# %% ../nbs/10_runner.ipynb #bc1eb68b
 @dataclass
 class Job:
     "One paper-notebook run: `notebook` with `parameters` into `run_dir`, after the jobs named in `depends`."
@@ -70,75 +70,241 @@ def _recorded_parameters(run_dir):
     got.pop('run_dir', None)
     return got
 
+def _literal(src):
+    import ast
+    try: return True, ast.literal_eval(src)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return False, None
+
+_KINDS = {bool: 'true or false (bool)', int: 'an integer (int)', float: 'a number (float)', str: 'a string (str)',
+          list: 'a list', dict: 'a JSON object (dict)', tuple: 'a list'}
+
+def check_parameters(notebook, # paper notebook name or path
+                     parameters:dict # values for its parameters cell
+                    ) -> dict:
+    "Check `parameters` against the notebook's parameters cell: unknown names and values of another type than the default's are errors."
+    nb = paper_notebook(notebook)
+    declared = notebook_parameters(nb)
+    if 'run_dir' not in declared: raise AlignNbError(f'{nb}: the parameters cell must declare run_dir')
+    probs, out = [], dict(parameters or {})
+    unknown = sorted(set(out) - set(declared))
+    if unknown:
+        import difflib
+        hints = {u: difflib.get_close_matches(u, list(declared), n=1) for u in unknown}
+        probs.append(f'unknown parameter(s) {unknown}' + ''.join(f' ({u}: did you mean {h[0]!r}?)' for u, h in hints.items() if h)
+                     + f'; the notebook declares {sorted(declared)}')
+    for k, v in out.items():
+        if k not in declared: continue
+        ok, d = _literal(declared[k].get('default', ''))
+        if not ok or d is None: continue  # a default that is not a literal or None: any value
+        t = type(d)
+        if t is bool: good = isinstance(v, bool)
+        elif t is int:
+            good = isinstance(v, int) and not isinstance(v, bool) or isinstance(v, float) and float(v).is_integer()
+            if good: out[k] = int(v)
+        elif t is float: good = isinstance(v, (int, float)) and not isinstance(v, bool)
+        elif t in (list, tuple): good = isinstance(v, (list, tuple))
+        else: good = isinstance(v, t)
+        if not good:
+            hint = ' (quote it to pass text: -p \'NAME="VALUE"\')' if t is str else ''
+            probs.append(f'parameter {k}: expected {_KINDS.get(t, t.__name__)} like its default {declared[k]["default"]}, got {type(v).__name__} {v!r}{hint}')
+    if probs: raise AlignNbError(f'{nb.name}: ' + '; '.join(probs))
+    return out
+
+# %% ../nbs/10_runner.ipynb #ed7e839f
+LOCK_FILE = '.runner.lock'
+_HELD = set()  # lock files this process holds
+
+def _proc_start(pid):
+    "Start time (clock ticks since boot) of process `pid`, or None (no /proc)."
+    try: return int(Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19])
+    except (OSError, ValueError, IndexError): return None
+
+def _lock_info() -> dict:
+    import datetime, socket
+    return dict(pid=os.getpid(), host=socket.gethostname(), proc_start=_proc_start(os.getpid()),
+                started_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), argv=sys.argv[:8])
+
+def _read_lock(path):
+    try: d = json.loads(Path(path).read_text())
+    except (OSError, ValueError): return None
+    return d if isinstance(d, dict) and 'pid' in d else None
+
+def _stale_reason(path, info) -> str|None:
+    "Why the lock at `path` (content `info`) is stale, or None when its holder may be alive."
+    import socket
+    if info is None:  # empty or half-written: stale once no writer can still be filling it
+        try: age = time.time() - Path(path).stat().st_mtime
+        except OSError: return None
+        return f'unreadable lock file {age:.0f} s old' if age > 30 else None
+    if info.get('host') != socket.gethostname(): return None  # another machine: cannot tell
+    pid = int(info['pid'])
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return f'process {pid} is gone'
+    except PermissionError: pass
+    ps = _proc_start(pid)
+    if ps is not None and info.get('proc_start') is not None and ps != info['proc_start']: return f'process {pid} is gone (its pid was reused)'
+    return None
+
+def _holder(info) -> str:
+    if not info: return 'an unknown runner (lock file unreadable)'
+    return f"pid {info.get('pid')} on {info.get('host')} since {info.get('started_utc')}"
+
+def try_lock(run_dir # the run folder
+            ) -> tuple:
+    "Take the run folder's lock: `(True, None)` when taken (stale locks are taken over), else `(False, holder info)`."
+    path = Path(run_dir) / LOCK_FILE; path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(5):
+        try: fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError: pass
+        else:
+            _HELD.add(str(path.resolve()))
+            try:
+                with os.fdopen(fd, 'w') as f: json.dump(_lock_info(), f)
+            except OSError: pass  # e.g. a full disk: the (empty) file still holds the lock; the job will report the disk
+            return True, None
+        info = _read_lock(path); why = _stale_reason(path, info)
+        if why is None: return False, info
+        import fcntl
+        with open(path.with_name(LOCK_FILE + '.takeover'), 'a') as m:
+            fcntl.flock(m, fcntl.LOCK_EX)  # one runner at a time decides on a stale lock
+            again = _read_lock(path)
+            if path.exists() and again == info and _stale_reason(path, again):
+                print(f'{run_dir}: taking over a stale lock of {_holder(info)} ({why})', file=sys.stderr, flush=True)
+                path.unlink()
+    return False, _read_lock(path)
+
+def release_lock(run_dir # the run folder
+                ):
+    "Remove the run folder's lock if this process holds it."
+    path = (Path(run_dir) / LOCK_FILE).resolve()
+    if str(path) in _HELD: _HELD.discard(str(path)); path.unlink(missing_ok=True)
+
+# %% ../nbs/10_runner.ipynb #54989ae0
+def _complete_check(run_dir, parameters, force):
+    "The 'skipped' status when the folder is complete with the same parameters (and not forced), else None."
+    if not is_complete(run_dir) or force: return None
+    before, now = _recorded_parameters(run_dir) or {}, _jsonable(parameters)
+    if before == now: return {'status': 'skipped', 'run_dir': str(run_dir), 'reason': 'already complete'}
+    changed = sorted(k for k in set(before) | set(now) if before.get(k, '<unset>') != now.get(k, '<unset>'))
+    print(f'{run_dir}: complete, but with other parameters ({", ".join(changed) or "none recorded"}): running again', flush=True)
+    return None
+
 def run_notebook(notebook, # paper notebook name or path
                  run_dir, # the run folder (created); the notebook gets it as parameter `run_dir`
                  parameters:dict=None, # values for the notebook's parameters cell
                  kernel:str='python3', # Jupyter kernel name
                  force:bool=False, # rerun even if the folder is complete (the old completion mark is removed first)
-                 log_output:bool=False # stream cell output to the log
+                 log_output:bool=False, # stream cell output to the log
+                 on_locked:str='wait', # another runner holds the folder's lock: 'wait' for it (then skip if complete) or 'skip'
+                 poll_s:float=5.0 # seconds between looks at a held lock
                 ) -> dict:
-    "Execute `notebook` into `run_dir` with papermill; skip if complete; record failures; return a status dict."
-    import papermill as pm
+    "Execute `notebook` into `run_dir` with papermill; skip if complete; one runner per folder; record failures; return a status dict."
+    if on_locked not in ('wait', 'skip'): raise AlignNbError(f"on_locked: expected 'wait' or 'skip', got {on_locked!r}")
     nb = paper_notebook(notebook)
-    run_dir = Path(run_dir); parameters = dict(parameters or {})
-    declared = notebook_parameters(nb)
-    unknown = sorted(set(parameters) - set(declared))
-    if unknown: raise AlignNbError(f'{nb}: unknown parameter(s) {unknown}; the notebook declares {sorted(declared)}')
-    if 'run_dir' not in declared: raise AlignNbError(f'{nb}: the parameters cell must declare run_dir')
-    if is_complete(run_dir) and not force:
-        before, now = _recorded_parameters(run_dir) or {}, _jsonable(parameters)
-        if before == now: return {'status': 'skipped', 'run_dir': str(run_dir), 'reason': 'already complete'}
-        changed = sorted(k for k in set(before) | set(now) if before.get(k, '<unset>') != now.get(k, '<unset>'))
-        print(f'{run_dir}: complete, but with other parameters ({", ".join(changed) or "none recorded"}): running again', flush=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (COMPLETE, 'FAILED.json', 'metrics.json'):
+    run_dir = Path(run_dir)
+    parameters = check_parameters(nb, parameters or {})
+    r = _complete_check(run_dir, parameters, force)
+    if r: return r
+    got, info, waited = *try_lock(run_dir), False
+    while not got:
+        if on_locked == 'skip':
+            print(f'{run_dir}: locked by another runner ({_holder(info)}): skipping it', flush=True)
+            return {'status': 'locked', 'run_dir': str(run_dir), 'reason': f'being run by {_holder(info)}'}
+        if not waited: print(f'{run_dir}: locked by another runner ({_holder(info)}): waiting for it '
+                             f'(if that runner is gone and was on another machine, delete {run_dir / LOCK_FILE})', flush=True)
+        waited = True; time.sleep(poll_s)
+        got, info = try_lock(run_dir)
+    try:
+        if waited:
+            print(f'{run_dir}: the other runner is done', flush=True)
+            r = _complete_check(run_dir, parameters, force)
+            if r: return r
+        return _execute(nb, run_dir, parameters, kernel, log_output)
+    finally: release_lock(run_dir)
+
+def _execute(nb, run_dir, parameters, kernel, log_output):
+    "Run the notebook into `run_dir` (lock held); a failure is recorded in FAILED.json, or on stderr when that cannot be written."
+    import papermill as pm
+    for stale in (COMPLETE, 'FAILED.json', 'metrics.json', 'notebook.failed.ipynb'):
         (run_dir / stale).unlink(missing_ok=True)
-    parameters['run_dir'] = str(run_dir.resolve())
-    save_json(run_dir / 'params.json', {'notebook': nb.name, 'parameters': parameters, 'provenance': provenance()})
+    parameters = dict(parameters, run_dir=str(run_dir.resolve()))
     tmp = run_dir / '.notebook.running.ipynb'
     t0 = time.time()
     try:
+        save_json(run_dir / 'params.json', {'notebook': nb.name, 'parameters': parameters, 'provenance': provenance()})
         pm.execute_notebook(str(nb), str(tmp), parameters=parameters, kernel_name=kernel, progress_bar=False,
                             log_output=log_output, cwd=str(run_dir))
         if not (run_dir / 'metrics.json').is_file():
             raise AlignNbError(f'{nb.name} finished without writing {run_dir / "metrics.json"}')
+        os.replace(tmp, run_dir / 'notebook.ipynb')
+        mark_complete(run_dir, notebook=nb.name, seconds=round(time.time() - t0, 1))
     except BaseException as e:
-        if tmp.exists(): os.replace(tmp, run_dir / 'notebook.failed.ipynb')
-        msg = str(e).strip().splitlines()
-        save_json(run_dir / 'FAILED.json', {'notebook': nb.name, 'error': type(e).__name__,
-                  'message': _tail('\n'.join(msg[-40:])), 'traceback': _tail(traceback.format_exc()), 'seconds': time.time() - t0})
+        res = _record_failure(nb, run_dir, tmp, e, t0)
         if isinstance(e, KeyboardInterrupt): raise
-        return {'status': 'failed', 'run_dir': str(run_dir), 'error': f'{type(e).__name__}: {_tail(" ".join(msg[-3:]), 300)}',
-                'seconds': round(time.time() - t0, 1)}
-    os.replace(tmp, run_dir / 'notebook.ipynb')
-    (run_dir / 'notebook.failed.ipynb').unlink(missing_ok=True)
-    mark_complete(run_dir, notebook=nb.name, seconds=round(time.time() - t0, 1))
+        return res
     return {'status': 'complete', 'run_dir': str(run_dir), 'seconds': round(time.time() - t0, 1)}
 
-# %% ../nbs/10_runner.ipynb #7a4de3bc
+def _record_failure(nb, run_dir, tmp, e, t0) -> dict:
+    "FAILED.json and the partly executed notebook (only when it is a whole notebook); falls back to stderr."
+    import nbformat
+    lines = str(e).strip().splitlines()
+    err = f'{type(e).__name__}: {_tail(" ".join(lines[-3:]), 300)}'
+    note = ''
+    if tmp.exists():
+        try: nbformat.read(str(tmp), as_version=4); os.replace(tmp, run_dir / 'notebook.failed.ipynb')
+        except Exception:  # cut short (e.g. a full disk): never leave it looking like a notebook
+            tmp.unlink(missing_ok=True); note = 'the partly executed notebook was cut short and was removed'
+    rec = {'notebook': nb.name, 'error': type(e).__name__, 'message': _tail('\n'.join(lines[-40:])),
+           'traceback': _tail(traceback.format_exc()), 'seconds': time.time() - t0, 'note': note}
+    res = {'status': 'failed', 'run_dir': str(run_dir), 'error': err + (f' ({note})' if note else ''), 'seconds': round(time.time() - t0, 1)}
+    try: save_json(run_dir / 'FAILED.json', rec)
+    except Exception as e2:
+        res['error'] += f' [FAILED.json not written: {e2}]'
+        print(f'align-nb: {run_dir}: job failed with {err}; its failure record FAILED.json could not be written ({e2})',
+              file=sys.stderr, flush=True)
+    return res
+
+# %% ../nbs/10_runner.ipynb #47fb9a28
 def run_jobs(jobs:list, # `Job`s in execution order
              status_file=None, # CSV written after every job (default: none)
              force:bool=False, # rerun complete jobs too
-             kernel:str='python3', verbose:bool=True):
+             kernel:str='python3', verbose:bool=True,
+             on_locked:str='wait' # a job another runner is running: 'wait' for it, or 'skip' it (and the jobs that depend on it)
+            ):
     "Run jobs in order, skipping complete ones and those whose dependencies failed; return a status DataFrame."
     import pandas as pd
     names = [j.name for j in jobs]
     if len(set(names)) != len(names): raise AlignNbError(f'duplicate job names: {sorted({n for n in names if names.count(n) > 1})}')
-    rows, ok = [], {}
+    probs = {}  # every job's parameters are checked before any job runs; message -> the jobs it concerns
+    for j in jobs:
+        try: check_parameters(j.notebook, j.parameters)
+        except (AlignNbError, FileNotFoundError) as e: probs.setdefault(str(e), []).append(j.name)
+    if probs:
+        n = sum(map(len, probs.values()))
+        raise AlignNbError(f'{n} job(s) with bad parameters; nothing was run:\n' + '\n'.join(f'  - job(s) {js}: {m}' for m, js in probs.items()))
+    rows, ok, status_ok = [], {}, True
     for i, j in enumerate(jobs):
         missing = [d for d in j.depends if d not in ok]
         if missing: raise AlignNbError(f'job {j.name!r} depends on {missing}, which are not earlier jobs')
-        bad = [d for d in j.depends if not ok[d]]
+        bad = [d for d in j.depends if ok[d] is False]
+        busy = [d for d in j.depends if ok[d] is None]
         if bad: r = {'status': 'blocked', 'run_dir': str(j.run_dir), 'error': f'dependency failed: {bad}'}
+        elif busy: r = {'status': 'locked', 'run_dir': str(j.run_dir), 'reason': f'dependency being run by another runner: {busy}'}
         else:
             if verbose: print(f'[{i+1}/{len(jobs)}] {j.name} ({j.notebook}) -> {j.run_dir}', flush=True)
-            r = run_notebook(j.notebook, j.run_dir, j.parameters, kernel=kernel, force=force or j.always)
-            if verbose: print(f'    {r["status"]}' + (f' in {r["seconds"]} s' if 'seconds' in r else '') + (f': {r["error"]}' if 'error' in r else ''), flush=True)
-        ok[j.name] = r['status'] in ('complete', 'skipped')
+            r = run_notebook(j.notebook, j.run_dir, j.parameters, kernel=kernel, force=force or j.always, on_locked=on_locked)
+        if verbose and not (bad or busy):
+            print(f'    {r["status"]}' + (f' in {r["seconds"]} s' if 'seconds' in r else '') + (f': {r["error"]}' if 'error' in r else '')
+                  + (f' ({r["reason"]})' if 'reason' in r else ''), flush=True)
+        ok[j.name] = None if r['status'] == 'locked' else r['status'] in ('complete', 'skipped')
         rows.append({'job': j.name, 'notebook': j.notebook, **r})
-        if status_file is not None:
+        if status_file is not None and status_ok:
             from align_nb.core import atomic_path
-            with atomic_path(status_file) as t: pd.DataFrame(rows).to_csv(t, index=False)
+            try:
+                with atomic_path(status_file) as t: pd.DataFrame(rows).to_csv(t, index=False)
+            except OSError as e:  # e.g. a full disk: say so once, keep going (the status lines above record every job)
+                status_ok = False
+                print(f'align-nb: cannot write the status file {status_file} ({e}); job states are printed only', file=sys.stderr, flush=True)
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_runner.ipynb #3d6ccc02
@@ -153,7 +319,7 @@ def _demo_notebook(path, body:str="from align_nb.core import save_json\nsave_jso
     nbformat.write(nb, str(path))
     return Path(path)
 
-# %% ../nbs/10_runner.ipynb #bb655536
+# %% ../nbs/10_runner.ipynb #89eb6c5e
 TOY_DEFAULT_BACKBONES = ('resnet', 'regnet', 'vit')  # three families: ResNet, RegNet, ViT
 
 def _params(nb, **kw):
@@ -171,7 +337,7 @@ def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb
                  ) -> list:
     "The job list of the toyworld study."
     root = (Path(runs_dir or default_runs_dir()) / experiment).resolve()  # absolute: notebooks run in their own folders
-    common = dict(seed=seed, quick=quick, experiment=experiment, runs_root=str(root), **(extra or {}))
+    common = {**dict(seed=seed, quick=quick, experiment=experiment, runs_root=str(root)), **(extra or {})}
     jobs = []
     variants = ['base'] + (['alignet', 'unalignet'] if align else [])
     if align:
@@ -189,9 +355,23 @@ def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb
                                     student_dir=str(root / 'distill' / f'{b}-{v}' / 'student') if v != 'base' else '', **common), depends=dep))
     jobs.append(Job('figures', 'figures.ipynb', root / 'figures',
                     _params('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True))
+    check_extra(jobs, extra)
     return jobs
 
-# %% ../nbs/10_runner.ipynb #2cfdb8f2
+def check_extra(jobs:list, # the plan's `Job`s
+                extra:dict # parameters meant for every notebook that declares them (`-p NAME=VALUE`)
+               ):
+    "Raise `AlignNbError` for names in `extra` that no notebook of the plan declares (a typo would otherwise be dropped)."
+    if not extra: return
+    nbs = sorted({j.notebook for j in jobs})
+    declared = set().union(*(notebook_parameters(paper_notebook(n)) for n in nbs))
+    unknown = sorted(set(extra) - declared)
+    if unknown:
+        import difflib
+        hints = ''.join(f' ({u}: did you mean {h[0]!r}?)' for u in unknown for h in [difflib.get_close_matches(u, sorted(declared), n=1)] if h)
+        raise AlignNbError(f'parameter(s) {unknown} are declared by none of the notebooks {nbs}{hints}; they declare {sorted(declared - {"run_dir"})}')
+
+# %% ../nbs/10_runner.ipynb #6844062e
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -202,12 +382,14 @@ def _parse_kv(items):
     return out
 
 def run_status(runs_dir) -> 'pd.DataFrame':
-    "State of every run folder under `runs_dir` (those with a params.json): complete, failed or incomplete."
+    "State of every run folder under `runs_dir` (those with a params.json): complete, running (locked by a live runner), failed or incomplete."
     import pandas as pd
     rows = []
     for p in sorted(Path(runs_dir).rglob('params.json')):
         d = p.parent
-        st = 'complete' if is_complete(d) else 'failed' if (d / 'FAILED.json').exists() else 'incomplete'
+        lk = d / LOCK_FILE
+        running = lk.exists() and _stale_reason(lk, _read_lock(lk)) is None
+        st = 'complete' if is_complete(d) else 'running' if running else 'failed' if (d / 'FAILED.json').exists() else 'incomplete'
         rows.append({'run_dir': str(d), 'status': st, 'notebook': load_json(p).get('notebook')})
     return pd.DataFrame(rows, columns=['run_dir', 'status', 'notebook'])
 
@@ -238,7 +420,15 @@ def main(argv=None):
     fs.add_argument('--runs-dir', default=None, help="root of the run folders (default: the config's runs_dir)")
     fs.add_argument('--figures-dir', default=None, help="figures and tables (default: the config's figures_dir)")
     fs.add_argument('--quick', action='store_true', help='small sizes (smoke test)'); fs.add_argument('--force', action='store_true')
+    for sp in (m, r, rl, fs):
+        sp.add_argument('--on-locked', choices=('wait', 'skip'), default='wait',
+                        help='a job that another runner is running: wait for it (default), or skip it and the jobs that depend on it')
     a = ap.parse_args(argv)
+    try: return _main(a)
+    except (AlignNbError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
+        print(f'align-nb {a.cmd}: error: {e}', file=sys.stderr, flush=True); return 2
+
+def _main(a):
     if a.cmd == 'fullscale':
         from align_nb.realexp import dry_run, plan_fullscale, as_fullscale
         rep = dry_run(a.config, raise_on_error=False)
@@ -248,7 +438,7 @@ def main(argv=None):
         if a.dry_run: return 0
         cfg = as_fullscale(a.config)
         jobs = plan_fullscale(cfg, a.runs_dir, a.figures_dir, quick=a.quick)
-        st = run_jobs(jobs, status_file=Path(a.runs_dir or cfg.runs_dir) / 'status.csv', force=a.force)
+        st = run_jobs(jobs, status_file=Path(a.runs_dir or cfg.runs_dir) / 'status.csv', force=a.force, on_locked=a.on_locked)
         table = Path(a.figures_dir or cfg.figures_dir) / 'results.md'
         if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
         return 1 if st.status.isin(['failed', 'blocked']).any() else 0
@@ -256,20 +446,20 @@ def main(argv=None):
         from align_nb.realexp import plan_real
         jobs = plan_real(a.runs_dir, a.figures_dir, quick=a.quick, data_dir=a.data_dir, seed=a.seed)
         root = Path(a.runs_dir or default_runs_dir()) / 'real'
-        st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force)
+        st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force, on_locked=a.on_locked)
         table = Path(a.figures_dir) / 'results.md'
         if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
         return 1 if st.status.isin(['failed', 'blocked']).any() else 0
     if a.cmd == 'status':
         print(run_status(a.runs_dir).to_string(index=False)); return 0
     if a.cmd == 'run':
-        res = run_notebook(a.notebook, a.run_dir, _parse_kv(a.param), force=a.force)
+        res = run_notebook(a.notebook, a.run_dir, _parse_kv(a.param), force=a.force, on_locked=a.on_locked)
         print(json.dumps(res, indent=1)); return 0 if res['status'] != 'failed' else 1
     t0 = time.time()
     jobs = plan_toyworld(a.backbones, a.runs_dir, a.experiment, align=not a.no_align, figures_dir=a.figures_dir,
                          seed=a.seed, quick=a.quick, extra=_parse_kv(a.param))
     root = Path(a.runs_dir or default_runs_dir()) / a.experiment
-    st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force)
+    st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force, on_locked=a.on_locked)
     print(f'\n{len(st)} jobs in {time.time() - t0:.0f} s: ' + ', '.join(f'{k} {v}' for k, v in st.status.value_counts().items()))
     table = Path(a.figures_dir) / 'results.md'
     if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())

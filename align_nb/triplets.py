@@ -151,7 +151,7 @@ class AlignetTriplets:
             warnings.warn(msg)
         return t
 
-# %% ../nbs/07_triplets.ipynb #5f56a786
+# %% ../nbs/07_triplets.ipynb #60e4808a
 SCHEMES = ('random', 'between_class', 'within_class', 'class_border', 'between_cluster', 'within_cluster', 'cluster_border')
 
 def _esym3(s):
@@ -185,12 +185,19 @@ def _draw(scheme, m, members, starts, sizes, n, rng):
     a = elig[rng.integers(0, len(elig), m)]; b = rng.integers(0, G, m); ok = a != b; a, b = a[ok], b[ok]
     return np.stack([pick(a), pick(a), pick(b)], 1)
 
+def _check_n(n_triplets, where:str) -> int:
+    "`n_triplets` as an int, or an AlignNbError naming it: a positive integer is needed."
+    ok = isinstance(n_triplets, (int, np.integer)) and not isinstance(n_triplets, (bool, np.bool_)) or isinstance(n_triplets, float) and n_triplets.is_integer()
+    if not ok or n_triplets < 1: raise AlignNbError(f'{where}: n_triplets must be a positive integer, got {n_triplets!r}')
+    return int(n_triplets)
+
 def group_layout(groups, # (n,) group label per item
                  n_triplets:int, # triplets that will be asked for
                  scheme:str # a name from `SCHEMES`
                 ):
     "Items sorted by group for the samplers: `(n, members, starts, sizes, possible)`; raises if `scheme` cannot make `n_triplets`."
     if scheme not in SCHEMES: raise AlignNbError(f'unknown scheme {scheme!r}; expected one of {SCHEMES}')
+    n_triplets = _check_n(n_triplets, 'sample_triplets')
     groups = np.asarray(groups); n = len(groups)
     _, g = np.unique(groups, return_inverse=True); g = g.ravel()
     members = np.argsort(g, kind='stable'); sizes = np.bincount(g); starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -234,7 +241,7 @@ def sample_triplets(groups, # (n,) group label per item (any hashable values); f
         raise AlignNbError(f'scheme {scheme!r}: only {len(acc)} of {n_triplets} distinct triplets after {max_tries} rounds ({possible} possible); ask for fewer or raise max_tries')
     return acc, dict(n_items=n, n_groups=int(len(sizes)), n_possible=int(possible), n_drawn=int(drawn), rounds=rounds)
 
-# %% ../nbs/07_triplets.ipynb #ce8818c5
+# %% ../nbs/07_triplets.ipynb #024bc3b7
 def _order_by_teacher(emb, trip, similarity):
     "Reorder triplets so pair (0, 1) is the most similar (a scheme's group pattern may then sit in any positions); return (triplets, similarities [s01, s02, s12])."
     s = triplet_similarities(emb, trip, similarity)
@@ -257,6 +264,7 @@ def generate_triplets(embeddings, # (n, p) teacher-transformed pool embeddings (
                       progress:bool=True # progress bars
                      ) -> AlignetTriplets:
     "Sample triplets by `scheme`, order them so image 2 is the teacher's odd one out and store similarities / T."
+    n_triplets = _check_n(n_triplets, 'generate_triplets')
     emb = check_finite(np.asarray(embeddings), 'teacher embeddings')
     if emb.ndim != 2: raise AlignNbError(f'generate_triplets: embeddings must be (n, p), got {emb.shape}')
     n = len(emb)
