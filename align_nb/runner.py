@@ -191,7 +191,7 @@ def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb
                     _params('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True))
     return jobs
 
-# %% ../nbs/10_runner.ipynb #2cfdb8f2
+# %% ../nbs/10_runner.ipynb #2741dda8
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -238,7 +238,10 @@ def main(argv=None):
     fs.add_argument('--runs-dir', default=None, help="root of the run folders (default: the config's runs_dir)")
     fs.add_argument('--figures-dir', default=None, help="figures and tables (default: the config's figures_dir)")
     fs.add_argument('--quick', action='store_true', help='small sizes (smoke test)'); fs.add_argument('--force', action='store_true')
+    from align_nb.release import add_triplets_parser, triplets_cli
+    add_triplets_parser(sub)  # `align-nb triplets inspect FILE ...` (release module)
     a = ap.parse_args(argv)
+    if a.cmd == 'triplets': return triplets_cli(a)
     if a.cmd == 'fullscale':
         from align_nb.realexp import dry_run, plan_fullscale, as_fullscale
         rep = dry_run(a.config, raise_on_error=False)
