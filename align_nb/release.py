@@ -10,12 +10,12 @@ import numpy as np
 from .core import AlignNbError, atomic_path, default_cache_dir, hash_obj, load_json, save_json
 
 # %% auto #0
-__all__ = ['TRANSFORMS', 'SPLITS', 'SAMPLINGS', 'VARIANT_TRANSFORM', 'TFDS_LIST_NAME', 'POOL_LIST_NAME', 'sampling_name',
-           'release_path', 'parse_release_name', 'npz_members', 'open_member', 'as_str', 'basenames',
+__all__ = ['TRANSFORMS', 'SPLITS', 'SAMPLINGS', 'VARIANT_TRANSFORM', 'TFDS_LIST_NAME', 'POOL_LIST_NAME', 'BROKEN_KINDS',
+           'sampling_name', 'release_path', 'parse_release_name', 'npz_members', 'open_member', 'as_str', 'basenames',
            'load_filename_list', 'ReleaseTriplets', 'image_path', 'open_release', 'ReleaseFeatures', 'open_activations',
            'inspect_triplets', 'reorder_file', 'format_report', 'add_triplets_parser', 'triplets_cli', 'write_official',
            'save_official', 'official_loader_images', 'release_pool', 'release_training_data', 'soft_label_entropy',
-           'LearningMonitor']
+           'LearningMonitor', 'write_broken_copies']
 
 # %% ../nbs/16_release.ipynb #21a6b70e
 TRANSFORMS = ('uncertainty_distillation', 'untransformed')
@@ -504,7 +504,7 @@ def _write_with_scalars(out, members):
             b = io.BytesIO(); np.lib.format.write_array(b, a, allow_pickle=False); zf.writestr(k + '.npy', b.getvalue())
     return Path(out)
 
-# %% ../nbs/16_release.ipynb #88286efa
+# %% ../nbs/16_release.ipynb #ab53baa8
 def _pct(x): return f'{100 * x:.2f}%'
 
 def format_report(rep:dict # from `inspect_triplets`
@@ -554,12 +554,13 @@ def add_triplets_parser(sub # the `align-nb` argparse subparsers
     i.add_argument('--json', default=None, metavar='OUT', help='also write the report as JSON')
     i.add_argument('--chunk', type=int, default=1 << 20, help='rows per chunk (memory)')
     i.add_argument('--max-feature-rows', type=int, default=1_000_000, help='rows whose similarities are recomputed from --features')
+    i.add_argument('--min-feature-agreement', type=float, default=0.5, help="share of rows whose most similar pair must agree with --features (0.5: gross mismatch only, for raw activations vs a transformed teacher's file; ~0.99 with the teacher's own features)")
     return t
 
 def triplets_cli(a # parsed arguments of `align-nb triplets ...`
                 ) -> int:
     "Run `align-nb triplets inspect`; exit code 0 when the file is what it claims, 1 otherwise."
-    rep = inspect_triplets(a.file, a.images, a.filenames, a.features, chunk=a.chunk, max_feature_rows=a.max_feature_rows)
+    rep = inspect_triplets(a.file, a.images, a.filenames, a.features, chunk=a.chunk, max_feature_rows=a.max_feature_rows, min_feature_agreement=a.min_feature_agreement)
     print(format_report(rep), flush=True)
     if a.json: save_json(a.json, rep)
     if a.reorder:
@@ -764,3 +765,37 @@ class LearningMonitor:
     def summary(self) -> dict:
         "History and whether (and when) the chance warning fired."
         return dict(history=self.history, chance=self.chance, margin=float(self.margin), warned_at=self.warned, patience=self.patience)
+
+# %% ../nbs/16_release.ipynb #8e3af4e2
+BROKEN_KINDS = ('misordered', 'images_permuted', 'wrong_indices', 'missing_images', 'duplicates')
+
+def write_broken_copies(src, # a correct official triplet `.npz` (indices into the tfds-order list)
+                        out_dir, # writes <out_dir>/<kind>/<same relative name> for each kind
+                        rows=None, # rows to break (default: every 7th row from row 3)
+                        kinds=BROKEN_KINDS # which copies
+                       ) -> dict:
+    "Copies of `src` broken one way each, returning kind -> (path, broken rows): odd one out moved first (similarities moved consistently), images rotated against their similarities, indices shifted to other images, files renamed to missing ones, rows duplicated / an image repeated."
+    with np.load(src, allow_pickle=False) as z: d = {k: z[k].copy() for k in z.files}
+    n = len(d['indices']); rows = np.arange(3, n, 7) if rows is None else np.asarray(rows)
+    claims = parse_release_name(src); rel = Path(claims['transform'] or 'x') / Path(src).name if claims else Path(Path(src).name)
+    out = {}
+    for kind in kinds:
+        e = {k: v.copy() for k, v in d.items()}; fn, s, ix = e['filenames'], e['similarities'], e['indices']
+        if kind == 'misordered':  # odd one out first: images [2, 0, 1], pairs [s12, s02, s01] -> consistent but s01 not largest
+            fn[rows] = fn[rows][:, [2, 0, 1]]; ix[rows] = ix[rows][:, [2, 0, 1]]; s[rows] = s[rows][:, [2, 1, 0]]; bad = rows
+        elif kind == 'images_permuted':  # images rotated, similarities left: they now describe other pairs
+            fn[rows] = fn[rows][:, [2, 0, 1]]; ix[rows] = ix[rows][:, [2, 0, 1]]; bad = rows
+        elif kind == 'wrong_indices':  # indices point at other images (off by one in the list)
+            ix[rows, 0] = (ix[rows, 0] + 1) % (ix.max() + 1); bad = rows
+        elif kind == 'missing_images':
+            fn = fn.astype(f'<U{fn.dtype.itemsize // 4 + 8}'); e['filenames'] = fn
+            fn[rows, 1] = np.char.replace(fn[rows, 1], '.JPEG', '_gone.JPEG'); bad = rows
+        elif kind == 'duplicates':  # the first rows copied over later ones, and one row repeating an image
+            k = min(len(rows), n // 4); dst = rows[-k:]; srcr = np.arange(k)
+            for key in ('filenames', 'similarities', 'indices'): e[key][dst] = e[key][srcr]
+            fn[rows[0], 1] = fn[rows[0], 0]; ix[rows[0], 1] = ix[rows[0], 0]; bad = np.union1d(dst, rows[:1])
+        else: raise AlignNbError(f'write_broken_copies: unknown kind {kind!r}; expected one of {BROKEN_KINDS}')
+        p = Path(out_dir) / kind / rel; p.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(p) as tmp, open(tmp, 'wb') as f: np.savez(f, **e)
+        out[kind] = (p, np.asarray(bad))
+    return out
