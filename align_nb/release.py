@@ -104,7 +104,7 @@ def open_member(path, # an `.npz` file
                        f'({target.stat().st_size / 1e6:.1f} MB, {time.time() - t0:.1f} s); later opens memory-map it')
     return np.load(target, mmap_mode='r', allow_pickle=False), f'memory-mapped from the extracted copy {target}'
 
-# %% ../nbs/16_release.ipynb #34b25f59
+# %% ../nbs/16_release.ipynb #be684822
 _KEYS = ('filenames', 'similarities', 'indices')
 
 def as_str(a # array of fixed-width bytes (S) or unicode (U) strings
@@ -115,11 +115,25 @@ def as_str(a # array of fixed-width bytes (S) or unicode (U) strings
     if a.dtype.kind == 'S': return a.astype(f'U{max(a.dtype.itemsize, 1)}')
     raise AlignNbError(f'expected a fixed-width string array (unicode or bytes), got dtype {a.dtype}')
 
-def basenames(a # string array of file names or paths
+def _codes(a):
+    "The code units of a fixed-width string array: (..., width) uint32 for unicode, uint8 for bytes (a view when contiguous)."
+    a = np.ascontiguousarray(a); w = a.dtype.itemsize // (4 if a.dtype.kind == 'U' else 1)
+    return a.view(np.uint32 if a.dtype.kind == 'U' else np.uint8).reshape(*a.shape, w)
+
+def basenames(a # string array (unicode or bytes) of file names or paths
              ) -> np.ndarray:
-    "The part after the last '/' of every entry (fixed-width unicode)."
-    a = as_str(a)
-    return np.char.rpartition(a, '/')[..., 2] if (np.char.find(a, '/') >= 0).any() else a
+    "The part after the last '/' of every entry (same string kind; unchanged when no entry holds a '/')."
+    a = np.asarray(a)
+    if a.dtype.kind not in 'US': a = as_str(a)
+    if not a.size or not (_codes(a) == 47).any(): return a
+    return np.char.rpartition(a, '/' if a.dtype.kind == 'U' else b'/')[..., 2]
+
+def _same_kind(names, kind):
+    "A name list cast to the string kind ('U' or 'S') of a file's filenames, so they compare element by element."
+    if names.dtype.kind == kind: return names
+    if kind == 'U': return as_str(names)
+    w = int(names.dtype.itemsize // 4) if names.dtype.kind == 'U' else names.dtype.itemsize
+    return names.astype(f'S{max(w, 1)}')
 
 def load_filename_list(path # `imagenet2012_filenames.npy` (tfds order) or a `.txt`, one name a line
                       ) -> np.ndarray:
@@ -130,7 +144,7 @@ def load_filename_list(path # `imagenet2012_filenames.npy` (tfds order) or a `.t
         try: a = np.load(path, mmap_mode='r', allow_pickle=False)
         except ValueError as e: raise AlignNbError(f'{path}: cannot read without pickles ({e}); re-save it as a fixed-width string array (np.asarray(names, str)) from a trusted copy') from None
         if a.ndim != 1: raise AlignNbError(f'{path}: a filename list must be 1-D, got shape {a.shape}')
-        return basenames(np.asarray(a))
+        return as_str(basenames(np.asarray(a)))
     names = [l.strip() for l in path.read_text().splitlines()]
     if any(not n for n in names): raise AlignNbError(f'{path}: line {names.index("") + 1} is empty')
     return basenames(np.asarray(names, str))
@@ -187,7 +201,7 @@ class ReleaseTriplets:
         for b, fn, _, idx in self.chunks(chunk):
             ok = (idx >= 0) & (idx < len(names))
             got = names[np.clip(idx, 0, len(names) - 1)]
-            bad.append(b + np.flatnonzero(~(ok & (got == basenames(fn))).all(1)))
+            bad.append(b + np.flatnonzero(~(ok & (got == as_str(basenames(fn)))).all(1)))
         return np.concatenate(bad) if bad else np.zeros(0, np.int64)
 
     def soft_labels(self, rows # row numbers or a slice
@@ -273,7 +287,7 @@ def open_activations(path, # `.npz` with activations (+ clusters, filenames) or 
     if f.dtype.kind != 'f': raise AlignNbError(f'{path}: activations must be floats, got {f.dtype}')
     return ReleaseFeatures(f, None if cl is None else np.asarray(cl), fn, str(path))
 
-# %% ../nbs/16_release.ipynb #8cae5542
+# %% ../nbs/16_release.ipynb #ffa810b0
 _PATTERNS = ('s01>s02>s12', 's01>s12>s02', 's02>s01>s12', 's02>s12>s01', 's12>s01>s02', 's12>s02>s01')
 _PAIRS = ((0, 1), (0, 2), (1, 2))
 
@@ -294,9 +308,8 @@ def _pattern_ids(s):
 _P = np.uint64(1099511628211); _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 
 def _name_hash(fn):
-    "64-bit hash (m, 3) uint64 of each fixed-width name (FNV-like over the code points)."
-    fn = as_str(fn); w = fn.dtype.itemsize // 4
-    codes = np.ascontiguousarray(fn).view(np.uint32).reshape(*fn.shape, w)
+    "64-bit hash (m, 3) uint64 of each fixed-width name (FNV-like over the code units; unicode and bytes hash differently)."
+    codes = _codes(fn); w = codes.shape[-1]
     h = np.full(fn.shape, np.uint64(14695981039346656037))
     with np.errstate(over='ignore'):
         for j in range(w): h = (h ^ codes[..., j].astype(np.uint64)) * _P
@@ -325,6 +338,15 @@ def _in_sorted(sorted_arr, x):
     p = np.minimum(np.searchsorted(sorted_arr, x), len(sorted_arr) - 1)
     return sorted_arr[p] == x
 
+def _drop_pages(*arrays):
+    "Tell the kernel the memory-mapped pages read so far are not needed (they are re-read from the file if touched again), so RSS stays bounded."
+    import mmap
+    for a in arrays:
+        m = getattr(a, '_mmap', None)
+        if m is not None and hasattr(mmap, 'MADV_DONTNEED'):
+            try: m.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError): pass
+
 def _list_rows(rows, k=20): rows = np.asarray(rows); return rows[:k].tolist() + (['...'] if len(rows) > k else [])
 
 def inspect_triplets(path, # an AligNet triplet `.npz` (official layout or ours)
@@ -343,7 +365,8 @@ def inspect_triplets(path, # an AligNet triplet `.npz` (official layout or ours)
     rep = dict(file=str(path), n_rows=n, claims=parse_release_name(path), members={k: dict(dtype=str(t._arr[k].dtype), how=t.how[k]) for k in _KEYS},
                index_source=t.index_source, problems=[], notes=[])
     imdir = None if images is None else _train_dir(images)
-    have = None if imdir is None else _image_names(imdir, t.filenames.dtype)
+    kind = t.filenames.dtype.kind
+    have = None if imdir is None else _same_kind(_image_names(imdir, t.filenames.dtype), kind)
     lst, lst_name = None, None
     if filenames is not None: lst, lst_name = load_filename_list(filenames), str(filenames)
     elif t.index_source:  # our writer names the list its indices refer to: look beside the file and in the release root
@@ -351,12 +374,13 @@ def inspect_triplets(path, # an AligNet triplet `.npz` (official layout or ours)
         found = next((q for q in cand if q.is_file()), None)
         if found is not None: lst_name = str(found); lst = load_filename_list(found)
         else: rep['notes'].append(f'index_source {t.index_source!r} not found beside the file: indices not checked')
+    if lst is not None: lst = _same_kind(lst, kind)
     keys = np.empty(n, np.uint64)
     argmax = np.zeros(3, np.int64); patt = np.zeros(6, np.int64); s12_small = ties = 0
     mis_rows, nonfinite, rep_rows, miss_rows, idx_rows = [], [], [], [], []
     miss_names = set(); idx_range = [None, None]
-    for b, fn, s, idx in t.chunks(chunk):
-        fn = basenames(fn); s = np.asarray(s, np.float64)
+    for b in range(0, n, chunk):
+        fn = basenames(np.asarray(t.filenames[b:b + chunk])); s = np.asarray(t.similarities[b:b + chunk], np.float64); idx = np.asarray(t.indices[b:b + chunk], np.int64)
         fin = np.isfinite(s).all(1); nonfinite.append(b + np.flatnonzero(~fin))
         a = s.argmax(1); argmax += np.bincount(a[fin], minlength=3)
         mx = s.max(1, keepdims=True); ties += int(((s == mx).sum(1) > 1)[fin].sum())
@@ -369,10 +393,11 @@ def inspect_triplets(path, # an AligNet triplet `.npz` (official layout or ours)
         lo, hi = int(idx.min()), int(idx.max()); idx_range = [lo if idx_range[0] is None else min(lo, idx_range[0]), hi if idx_range[1] is None else max(hi, idx_range[1])]
         if have is not None:
             ok = _in_sorted(have, fn); bad = ~ok.all(1)
-            miss_rows.append(b + np.flatnonzero(bad)); miss_names.update(fn[~ok][:1000].tolist())
+            miss_rows.append(b + np.flatnonzero(bad)); miss_names.update(as_str(fn[~ok][:1000]).tolist())
         if lst is not None:
             okr = (idx >= 0) & (idx < len(lst))
             idx_rows.append(b + np.flatnonzero(~(okr & (lst[np.clip(idx, 0, len(lst) - 1)] == fn)).all(1)))
+        _drop_pages(*t._arr.values())
     cat = lambda L: np.concatenate(L) if L else np.zeros(0, np.int64)
     mis_rows, nonfinite, rep_rows = cat(mis_rows), cat(nonfinite), cat(rep_rows)
     nf = max(n - len(nonfinite), 1)
@@ -423,7 +448,7 @@ def inspect_triplets(path, # an AligNet triplet `.npz` (official layout or ours)
                      f"{100 * f['recomputed_share_s01_largest']:.1f}%, best rank order {f['recomputed_best_rank_order']} (rows {f['disagreeing_first']})")
     if t.index_source is None and lst is None:
         rep['notes'].append('indices not checked: give --filenames (the tfds-order imagenet2012_filenames.npy) to check every row')
-    if t.filenames.dtype.kind == 'U' and n and (np.char.find(as_str(np.asarray(t.filenames[:1])), '/') >= 0).any():
+    if n and (_codes(np.asarray(t.filenames[:1])) == 47).any():
         rep['notes'].append('filenames hold paths, not basenames; resolution uses the basename')
     rep['seconds'] = round(time.time() - t0, 2)
     if not P:
