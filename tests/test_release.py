@@ -171,3 +171,23 @@ def test_real_distill_trains_from_the_release_with_the_monitor(rel, tmp_path):
     m = load_json(tmp_path / 'run' / 'metrics.json')
     assert m['n_train'] == 600 and m['n_val'] == 100 and m['triplets_dir'].endswith('uncertainty_distillation')
     assert [h[0] for h in m['monitor']['history']] == [2, 4] and m['monitor']['patience'] == 2
+
+@pytest.mark.parametrize('with_tfds', [True, False])
+def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
+    "The generator writes the official name; the official loader's reading (indices into the named list) gives our filenames."
+    from align_nb.teacher import Teacher
+    from align_nb.realexp import make_alignet_triplets
+    feats = rel['feats'].astype(np.float64); ids = list(rel['tfds'][::-1])  # a pool in another order than the tfds list
+    tfds = rel['root'] / R.TFDS_LIST_NAME if with_tfds else None
+    info = make_alignet_triplets(Teacher.identity(feats), feats, ids, tmp_path / 'run', 300, 50, 'cluster_border', 5, release_root=tmp_path / 'rel',
+                                 release_transform='untransformed', tfds_filenames=tfds)
+    assert sorted(info['official']) == ['train', 'val']
+    for split in ('train', 'val'):
+        p = Path(info['official'][split]); assert p.relative_to(tmp_path / 'rel').as_posix() == f'untransformed/{split}_cluster_border_5.npz'
+        t = R.ReleaseTriplets(p)
+        names = rel['tfds'] if with_tfds else np.load(p.parent / R.POOL_LIST_NAME)
+        assert t.index_source == (R.TFDS_LIST_NAME if with_tfds else R.POOL_LIST_NAME)
+        got = R.official_loader_images(tmp_path / 'rel', 'untransformed', split, 'cluster_border_5', names)
+        with np.load(tmp_path / 'run' / f'{split}.npz') as z: assert (got == z['filenames']).all() and (np.asarray(t.filenames) == z['filenames']).all()
+        if with_tfds: assert not (np.asarray(t.indices) == np.load(tmp_path / 'run' / f'{split}.npz')['indices']).all()  # re-indexed into the tfds order
+        assert R.inspect_triplets(p, images=SAMPLE)['ok']
