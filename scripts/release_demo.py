@@ -64,8 +64,9 @@ def main(argv=None):
                    runs=runs, chance=1 / 3)
     (out / 'summary.json').write_text(json.dumps(summary, indent=1, default=float))
     print('\n' + json.dumps({k: {kk: v[kk] for kk in ('val_acc_initial', 'val_acc_final', 'n_val')} | {'warned_at': v['monitor']['warned_at']} for k, v in runs.items()}, indent=1))
-    ok = runs['correct']['val_acc_final'] > 1 / 3 + runs['correct']['monitor']['margin'] and runs['misordered']['val_acc_final'] <= 1 / 3
-    print('demo outcome:', 'as expected' if ok else 'NOT as expected', '(correct file beats chance; misordered copy at or below chance)')
+    band = 1 / 3 + runs['correct']['monitor']['margin']  # chance plus 2 binomial s.e. (the monitor's band)
+    ok = runs['correct']['val_acc_final'] > band and runs['misordered']['val_acc_final'] <= band and runs['misordered']['monitor']['warned_at'] is not None
+    print('demo outcome:', 'as expected' if ok else 'NOT as expected', f'(correct file above the chance band {band:.3f}; misordered copy inside or below it, and the monitor warned)')
     return 0 if ok else 1
 
 if __name__ == '__main__': sys.exit(main())
