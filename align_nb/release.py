@@ -489,7 +489,7 @@ def _feature_check(t, features, max_rows, cache_dir, log):
                recomputed_best_rank_order=d['best_rank_order'], disagreeing_rows=int(len(d['disagreeing'])), disagreeing_first=_list_rows(d['disagreeing']))
     return out
 
-# %% ../nbs/16_release.ipynb #21901881
+# %% ../nbs/16_release.ipynb #3201c38e
 def reorder_file(src, # an AligNet triplet `.npz`
                  out, # the `.npz` to write (atomically, uncompressed)
                  chunk:int=1 << 20, # rows per chunk
@@ -503,8 +503,9 @@ def reorder_file(src, # an AligNet triplet `.npz`
     def gen(k):
         for b in range(0, n, chunk):
             s = np.asarray(t.similarities[b:b + chunk]); a = s.argmax(1)
-            if k == 'similarities': moved[0] += int((a != 0).sum()); yield np.take_along_axis(s, _SPAIR[a], 1)
-            else: yield np.take_along_axis(np.asarray(getattr(t, k)[b:b + chunk]), _PERM[a], 1)
+            if k == 'similarities': out_ = np.take_along_axis(s, _SPAIR[a], 1); moved[0] += int((a != 0).sum())
+            else: out_ = np.take_along_axis(np.asarray(getattr(t, k)[b:b + chunk]), _PERM[a], 1)
+            _drop_pages(*t._arr.values()); yield out_
     members = {k: (t._arr[k].dtype, (n, 3), gen(k)) for k in _KEYS}
     for k, m in npz_members(t.path).items():
         if k in _KEYS: continue
