@@ -191,3 +191,10 @@ def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
         with np.load(tmp_path / 'run' / f'{split}.npz') as z: assert (got == z['filenames']).all() and (np.asarray(t.filenames) == z['filenames']).all()
         if with_tfds: assert not (np.asarray(t.indices) == np.load(tmp_path / 'run' / f'{split}.npz')['indices']).all()  # re-indexed into the tfds order
         assert R.inspect_triplets(p, images=SAMPLE)['ok']
+
+def test_dry_run_checks_the_release_files(rel):
+    from align_nb.realexp import FullScaleConfig, dry_run
+    ok = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root']), variants=('alignet',)), raise_on_error=False)['checks']['alignet_release_dir']
+    assert ok['ok'] and ok['files']['uncertainty_distillation/train_cluster_border_500.npz']['indices'] == [600, 3]
+    bad = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root'])), raise_on_error=False)  # unalignet: no untransformed/ files
+    assert not bad['checks']['alignet_release_dir']['ok'] and 'untransformed/train_cluster_border_500.npz' in bad['checks']['alignet_release_dir']['error']
