@@ -681,7 +681,7 @@ def official_loader_images(root, # release folder
     if idx.min() < 0 or idx.max() >= len(names): raise AlignNbError(f'{path}: indices reach {idx.max()}, beyond the {len(names)} names of the list')
     return names[idx]
 
-# %% ../nbs/16_release.ipynb #e9c4d2a1
+# %% ../nbs/16_release.ipynb #489f980d
 def release_pool(files, # `ReleaseTriplets` (or paths) whose images make the pool
                  images, # ImageNet train folder
                  filenames=None, # tfds-order list: the pool is that list and the file's indices are used as they are (after checking every row)
@@ -760,7 +760,8 @@ class LearningMonitor:
             self.warned = step
             msg = f'held-out triplet accuracy {acc:.3f} is still at chance after {step} steps (<= {self.chance + self.margin:.3f}, 2 binomial s.e. above 1/3). Likely causes:\n  - ' + '\n  - '.join(self.diagnose())
             if self.stop: raise AlignNbError(msg)
-            warnings.warn(msg, stacklevel=2); self.log('WARNING: ' + msg)
+            self.log('WARNING: ' + msg)
+            if self.log is not print: warnings.warn(msg, stacklevel=2)  # printed once when the log is print
 
     def diagnose(self) -> list:
         "The checkable causes of a run stuck at chance, each with what was measured."
