@@ -198,3 +198,19 @@ def test_dry_run_checks_the_release_files(rel):
     assert ok['ok'] and ok['files']['uncertainty_distillation/train_cluster_border_500.npz']['indices'] == [600, 3]
     bad = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root'])), raise_on_error=False)  # unalignet: no untransformed/ files
     assert not bad['checks']['alignet_release_dir']['ok'] and 'untransformed/train_cluster_border_500.npz' in bad['checks']['alignet_release_dir']['error']
+
+def test_fullscale_study_trains_from_the_release_end_to_end(rel, tmp_path):
+    "`align-nb fullscale` with alignet_release_dir: the teacher run generates no triplets, the student trains from the released files, the evaluation runs."
+    import importlib.util
+    from align_nb.core import load_json, is_complete
+    from align_nb.runner import main
+    spec = importlib.util.spec_from_file_location('tfs', Path(__file__).parent / 'test_fullscale.py'); tfs = importlib.util.module_from_spec(spec); spec.loader.exec_module(tfs)
+    cfg = tfs.make_fullscale_inputs(tmp_path / 'in')
+    cfg.alignet_release_dir = str(rel['root']); cfg.alignet_release_filenames = str(rel['root'] / R.TFDS_LIST_NAME); cfg.variants = ('alignet',)
+    cfg.to_json(tmp_path / 'fs.json')
+    assert main(['fullscale', str(tmp_path / 'fs.json')]) == 0
+    runs = Path(cfg.runs_dir)
+    assert load_json(runs / 'teacher' / 'metrics.json')['triplets'] == {} and not (runs / 'teacher' / 'triplets').exists()
+    dm = load_json(runs / 'distill' / 'regnetx_002-alignet' / 'metrics.json')
+    assert dm['n_train'] == 600 and dm['n_val'] == 100 and Path(dm['triplets_dir']) == rel['train'].parent and dm['monitor']['history']
+    assert is_complete(runs / 'evaluate')
