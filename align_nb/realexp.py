@@ -241,6 +241,9 @@ class FullScaleConfig:
     imagenet_train_dir: str = '' # ImageNet train folder (<wnid>/<file>.JPEG), the triplet pool and Levels images
     levels_pkl: str = '' # Levels processed_data/pruned_dataset.pkl
     alignet_npz_dir: str = '' # folder of released AligNet triplet .npz files (optional: checked by the dry run)
+    alignet_release_dir: str = '' # train from the released AligNet files here (<transform>/<split>_<sampling>.npz; transform from the variant) instead of the teacher run's triplets
+    alignet_release_sampling: str = 'cluster_border_500' # the released sampling to train from
+    alignet_release_filenames: str = '' # the release's imagenet2012_filenames.npy (tfds order); optional: every row's indices are then checked
     teacher_backbone: str = 'vit_so400m_patch14_siglip_224' # timm name of the teacher backbone
     teacher_pretrained: bool = True # load the teacher's timm hub weights
     students: tuple = FULLSCALE_STUDENTS # timm names of the student backbones
@@ -452,6 +455,18 @@ def dry_run(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file 
             if probs: raise AlignNbError('; '.join(probs))
             return {'files': out}
         _check(rep, 'alignet_npz_dir', npz)
+    if c.alignet_release_dir:
+        def release_files():
+            from align_nb.release import release_path, VARIANT_TRANSFORM
+            d, got = _need(c.alignet_release_dir, 'alignet_release_dir', 'dir'), {}
+            for v in c.variants:
+                for split in ('train', 'val'):
+                    p = release_path(d, VARIANT_TRANSFORM[v], split, c.alignet_release_sampling)
+                    if not p.is_file(): raise FileNotFoundError(f'alignet_release_dir: no such release file {p} (variant {v!r}, sampling {c.alignet_release_sampling!r})')
+                    got[p.relative_to(d).as_posix()] = {k: list(v_[0]) for k, v_ in npz_shapes(p).items()}
+            if c.alignet_release_filenames: _need(c.alignet_release_filenames, 'alignet_release_filenames')
+            return {'files': got}
+        _check(rep, 'alignet_release_dir', release_files)
     for role, name in [('teacher_backbone', c.teacher_backbone)] + [(f'students[{i}]', s) for i, s in enumerate(c.students)]:
         def model(name=name):
             if not name or not isinstance(name, str): raise AlignNbError(f'expected a timm model name, got {name!r}')
@@ -631,7 +646,7 @@ def study_transform(model, # a timm model (e.g. a distilled student's backbone)
     s = as_fullscale(config).image_size if config is not None else 0
     return make_transform(model, input_size=(3, s, s) if s else None)
 
-# %% ../nbs/13_realexp.ipynb #7d88e891
+# %% ../nbs/13_realexp.ipynb #a4547194
 def split_triplet_file(src, # an uncompressed official AligNet `.npz` (e.g. from `scale.generate_triplets_streaming`)
                        train_path, val_path, # the two `.npz` files to write (atomically)
                        n_val:int, # rows for `val_path` (a seeded random choice); the rest go to `train_path`
@@ -662,7 +677,10 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
                           stream:bool=None, # stream to disk (None: when the pool has over `stream_above` images)
                           stream_above:int=200_000,
                           workers:int=1, # threads for the streamed similarity blocks
-                          progress:bool=False
+                          progress:bool=False,
+                          release_root=None, # also write <release_root>/<release_transform>/{train,val}_<sampling>.npz (official names, `release.write_official`)
+                          release_transform:str='uncertainty_distillation', # 'uncertainty_distillation' (AligNet) or 'untransformed' (UnAligNet)
+                          tfds_filenames=None # tfds-order ImageNet list: official indices into it (else into pool_filenames.npy written beside)
                          ) -> dict:
     "AligNet triplets over a pool labelled by `teacher`, written as official `.npz` train / val files; returns counts and the mode used."
     from align_nb.triplets import generate_triplets
@@ -681,7 +699,13 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
                                            ids=ids, workers=workers, progress=progress)
         split_triplet_file(allp, out / 'train.npz', out / 'val.npz', n_val, seed)
         for f in (allp, Path(str(allp) + '.manifest.json'), store.path): Path(f).unlink(missing_ok=True)
-    return dict(n_train=n_triplets - n_val, n_val=n_val, temperature=float(teacher.temperature), streamed=stream, scheme=scheme, k=k)
+    official = {}
+    if release_root:
+        from align_nb.release import write_official, sampling_name
+        for split in ('train', 'val'):
+            official[split] = str(write_official(out / f'{split}.npz', release_root, release_transform, split, sampling_name(scheme, k),
+                                                 tfds_filenames=tfds_filenames, pool_ids=None if tfds_filenames is not None else ids))
+    return dict(n_train=n_triplets - n_val, n_val=n_val, temperature=float(teacher.temperature), streamed=stream, scheme=scheme, k=k, **({'official': official} if official else {}))
 
 # %% ../nbs/13_realexp.ipynb #f065fb8c
 def pool_triplets(path, # an official AligNet `.npz`

@@ -423,7 +423,10 @@ def main(argv=None):
     for sp in (m, r, rl, fs):
         sp.add_argument('--on-locked', choices=('wait', 'skip'), default='wait',
                         help='a job that another runner is running: wait for it (default), or skip it and the jobs that depend on it')
+    from align_nb.release import add_triplets_parser, triplets_cli
+    add_triplets_parser(sub)  # `align-nb triplets inspect FILE ...` (release module)
     a = ap.parse_args(argv)
+    if a.cmd == 'triplets': return triplets_cli(a)
     try: return _main(a)
     except (AlignNbError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
         print(f'align-nb {a.cmd}: error: {e}', file=sys.stderr, flush=True); return 2

@@ -1,0 +1,216 @@
+"Released AligNet data: official layout over the shared ImageNet sample, inspect on correct and broken files, reorder, official writer."
+import json, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest
+from align_nb.core import AlignNbError
+from align_nb import release as R
+
+DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+SAMPLE = DATA / 'imagenet_sample' / 'train'
+if not SAMPLE.is_dir():
+    from align_nb.core import shared_data_dir
+    d = shared_data_dir()
+    SAMPLE = (d / 'imagenet_sample' / 'train') if d else SAMPLE
+pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason='shared ImageNet sample not found')
+
+@pytest.fixture(scope='module')
+def rel(tmp_path_factory):
+    "A correct official-layout release over the 419 sample images: tfds-order list (shuffled), activations, train/val files."
+    from align_nb.triplets import generate_triplets
+    root = tmp_path_factory.mktemp('release')
+    names = np.array(sorted(p.name for p in SAMPLE.glob('*/*.JPEG')))
+    rng = np.random.default_rng(0)
+    tfds = names[rng.permutation(len(names))]  # the "tfds order": not sorted
+    np.save(root / R.TFDS_LIST_NAME, tfds)
+    feats = rng.normal(size=(len(tfds), 16)).astype(np.float32)
+    clusters = np.array([int(n[1:9]) % 40 for n in tfds])
+    np.savez(root / 'activations.npz', activations=feats, clusters=clusters)
+    out = {}
+    for split, n, seed in (('train', 600, 0), ('val', 100, 1)):
+        t = generate_triplets(feats, n, 'cluster_border', k=clusters, ids=tfds, seed=seed, progress=False, temperature=0.5)
+        out[split] = R.write_official(t, root, 'uncertainty_distillation', split, 'cluster_border_500', tfds_filenames=root / R.TFDS_LIST_NAME)
+    return dict(root=root, tfds=tfds, feats=feats, **out)
+
+def _inspect(p, rel, **kw):
+    return R.inspect_triplets(p, images=SAMPLE, filenames=rel['root'] / R.TFDS_LIST_NAME, features=rel['root'] / 'activations.npz', min_feature_agreement=0.99, **kw)
+
+def test_open_release_by_official_name(rel):
+    t = R.open_release(rel['root'], 'uncertainty_distillation', 'train', 'cluster_border_500', images=SAMPLE, filenames=rel['root'] / R.TFDS_LIST_NAME)
+    assert len(t) == 600 and all(isinstance(getattr(t, k), np.memmap) for k in ('filenames', 'similarities', 'indices'))
+    assert all(p.is_file() for p in t.image_paths(0))
+    assert t.image_paths(0)[0].parent.name == str(t.filenames[0, 0]).split('_')[0]
+    with pytest.raises(FileNotFoundError, match='no such release file'): R.open_release(rel['root'], 'untransformed')
+
+def test_compressed_release_is_extracted_once_and_reported(rel, tmp_path):
+    with np.load(rel['train'], allow_pickle=False) as z: d = {k: z[k] for k in z.files}
+    p = tmp_path / 'uncertainty_distillation' / 'train_cluster_border_500.npz'; p.parent.mkdir()
+    np.savez_compressed(p, **d)
+    msgs = []
+    t = R.open_release(tmp_path, log=msgs.append, cache_dir=tmp_path / 'cache')
+    assert len(msgs) == 3 and all('compressed' in m and 'extracted once' in m for m in msgs)
+    assert 'extracted copy' in t.how['indices'] and (np.asarray(t.indices) == d['indices']).all()
+    msgs.clear(); R.open_release(tmp_path, log=msgs.append, cache_dir=tmp_path / 'cache'); assert msgs == []
+
+def test_object_arrays_are_refused(tmp_path):
+    p = tmp_path / 'uncertainty_distillation' / 'train_cluster_border_500.npz'; p.parent.mkdir()
+    np.savez(p, filenames=np.array([['a', 'b', 'c']], dtype=object), similarities=np.zeros((1, 3)), indices=np.zeros((1, 3), int))
+    with pytest.raises(AlignNbError, match='Python objects'): R.open_release(tmp_path)
+
+def test_correct_file_passes(rel):
+    r = _inspect(rel['train'], rel)
+    assert r['ok'], r['problems']
+    assert r['ordering']['share_s01_largest'] == 1.0 and r['index_check']['mismatching_rows'] == 0 and r['images']['rows_with_missing'] == 0
+    assert r['features']['argmax_agreement'] == 1.0 and r['features']['similarity'] == 'dot'
+    assert r['verdict'].startswith('OK') and 'what its name claims' in r['verdict']
+
+@pytest.fixture(scope='module')
+def broken(rel, tmp_path_factory):
+    return R.write_broken_copies(rel['train'], tmp_path_factory.mktemp('broken'))
+
+@pytest.mark.parametrize('kind,field', [('misordered', ('ordering', 'misordered_first')), ('images_permuted', ('features', 'disagreeing_first')),
+                                        ('wrong_indices', ('index_check', 'first')), ('missing_images', ('images', 'first')),
+                                        ('duplicates', None)])
+def test_inspect_catches_each_broken_file_with_rows(rel, broken, kind, field):
+    p, bad = broken[kind]
+    r = _inspect(p, rel)
+    assert not r['ok'] and r['verdict'].startswith('NOT AS CLAIMED')
+    if field is not None:
+        got = r[field[0]][field[1]]
+        assert [x for x in got if x != '...'] == bad[:20].tolist(), (kind, got, bad[:20])
+    else:
+        dup = [int(s.split()[1]) for s in r['duplicates']['first']]
+        assert set(dup) == set(bad[1:].tolist()) & set(dup) and len(dup) == min(len(bad) - 1, 20)
+        assert r['repeated_images']['first'][:1] == [int(bad[0])]
+    others = {'misordered': 'ordering', 'wrong_indices': 'indices', 'missing_images': 'missing'}
+    if kind in others: assert sum(others[kind] in q or 'NOT last' in q for q in r['problems']) >= 1
+
+def test_images_permuted_is_invisible_without_features(rel, broken):
+    "Similarities left in place while the images rotate: the ordering statistics cannot see it, the features can."
+    p, bad = broken['images_permuted']
+    r = R.inspect_triplets(p, images=SAMPLE, filenames=rel['root'] / R.TFDS_LIST_NAME)
+    assert r['ok'] and r['ordering']['share_s01_largest'] == 1.0
+
+def test_misordered_rank_order_and_reorder(rel, broken, tmp_path):
+    p, bad = broken['misordered']
+    r = R.inspect_triplets(p)
+    assert r['ordering']['misordered_rows'] == len(bad)
+    assert r['ordering']['share_s12_largest'] == pytest.approx(len(bad) / 600)
+    out = tmp_path / 'fixed.npz'
+    info = R.reorder_file(p, out); assert info['rows_permuted'] == len(bad)
+    assert _inspect(out, rel)['ok']
+    with np.load(out) as a, np.load(rel['train']) as b:
+        assert (np.sort(a['filenames'], 1) == np.sort(b['filenames'], 1)).all()
+        assert (a['similarities'][:, 0] >= a['similarities'][:, 1:].max(1)).all()
+        # rows that were fine are unchanged
+        ok = np.setdiff1d(np.arange(600), bad)
+        for k in ('filenames', 'similarities', 'indices'): assert (a[k][ok] == b[k][ok]).all()
+
+def test_wholly_misordered_file_best_permutation(rel, tmp_path):
+    "A file whose every row has the odd one out first: the best rank-order / permutation names it."
+    b = R.write_broken_copies(rel['train'], tmp_path, rows=np.arange(600), kinds=('misordered',))
+    r = R.inspect_triplets(b['misordered'][0])
+    assert r['ordering']['share_s01_largest'] == 0 and r['ordering']['share_s12_largest'] == 1.0
+    assert r['ordering']['best_permutation'][2] == 0  # the claimed last image is stored first
+
+def test_cli_exit_codes_and_reorder(rel, broken, tmp_path):
+    cmd = [sys.executable, '-m', 'align_nb.runner', 'triplets', 'inspect']
+    ok = subprocess.run(cmd + [str(rel['train']), '--images', str(SAMPLE), '--filenames', str(rel['root'] / R.TFDS_LIST_NAME)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().splitlines()[-1].startswith('VERDICT: OK')
+    p, bad = broken['misordered']
+    out = tmp_path / 'fixed.npz'
+    bad_run = subprocess.run(cmd + [str(p), '--reorder', str(out), '--json', str(tmp_path / 'r.json')], capture_output=True, text=True)
+    assert bad_run.returncode == 1 and 'VERDICT: NOT AS CLAIMED' in bad_run.stdout and f'rows {bad[:20].tolist()}'[:-1] in bad_run.stdout
+    assert out.is_file() and json.loads((tmp_path / 'r.json').read_text())['ok'] is False
+    again = subprocess.run(cmd + [str(out)], capture_output=True, text=True); assert again.returncode == 0, again.stdout
+
+def test_official_loader_reads_our_files_as_our_filenames(rel, tmp_path):
+    "Emulate the official loader (indices into the tfds list) on files our generator wrote: the same images as our filenames."
+    for split in ('train', 'val'):
+        got = R.official_loader_images(rel['root'], 'uncertainty_distillation', split, 'cluster_border_500', rel['tfds'])
+        with np.load(rel[split]) as z: assert (got == z['filenames']).all() and z['indices'].max() < len(rel['tfds'])
+        assert str(np.load(rel[split])['index_source'][0]) == R.TFDS_LIST_NAME
+    assert rel['train'].relative_to(rel['root']).as_posix() == 'uncertainty_distillation/train_cluster_border_500.npz'
+
+def test_pool_list_written_beside_when_no_tfds_list(rel, tmp_path):
+    t = R.ReleaseTriplets(rel['train'])
+    p = R.write_official(rel['train'], tmp_path, 'untransformed', 'train', 'cluster_border_500')
+    assert (p.parent / R.POOL_LIST_NAME).is_file() and R.ReleaseTriplets(p).index_source == R.POOL_LIST_NAME
+    got = R.official_loader_images(tmp_path, 'untransformed', 'train', 'cluster_border_500', p.parent / R.POOL_LIST_NAME)
+    assert (got == np.asarray(t.filenames)).all()
+    r = R.inspect_triplets(p); assert r['ok'] and r['index_check']['mismatching_rows'] == 0
+
+def test_activations_as_teacher_features_and_clusters(rel):
+    rf = R.open_activations(rel['root'] / 'activations.npz')
+    assert len(rf) == len(rel['tfds']) and rf.clusters.max() < 40
+    from align_nb.scale import ordered_similarities
+    t = R.ReleaseTriplets(rel['train'])
+    trip, s = ordered_similarities(rf.features, np.asarray(t.indices[:50]))
+    assert np.allclose(s, np.asarray(t.similarities[:50]) * 0.5, atol=1e-4)  # the file stores similarities / T (T = 0.5)
+
+def test_release_training_data(rel):
+    d = R.release_training_data(rel['root'], SAMPLE, filenames=rel['root'] / R.TFDS_LIST_NAME, log=lambda s: None)
+    assert d['train_idx'].shape == (600, 3) and d['val_idx'].shape == (100, 3)
+    pool = d['pool']
+    with np.load(rel['train']) as z: assert [pool.ids[j] for j in d['train_idx'][5]] == z['filenames'][5].tolist()
+    d2 = R.release_training_data(rel['root'], SAMPLE, inspect=False, log=lambda s: None)  # no list: pool from the filenames
+    assert [d2['pool'].ids[j] for j in d2['train_idx'][5]] == [pool.ids[j] for j in d['train_idx'][5]]
+
+def test_real_distill_trains_from_the_release_with_the_monitor(rel, tmp_path):
+    "The full-scale configuration pointed at released files + an ImageNet folder: real_distill streams them, no teacher run, and the monitor reports."
+    from align_nb.realexp import FullScaleConfig
+    from align_nb.runner import run_notebook
+    from align_nb.core import load_json
+    cfg = FullScaleConfig(imagenet_train_dir=str(SAMPLE.parent), alignet_release_dir=str(rel['root']), alignet_release_filenames=str(rel['root'] / R.TFDS_LIST_NAME),
+                          students=('regnetx_002',), students_pretrained=False, image_size=32, device='cpu', variants=('alignet',),
+                          distill={'steps': 4, 'batch_size': 8, 'warmup': 1, 'eval_every': 2, 'checkpoint_every': 4, 'log_every': 1, 'num_workers': 0, 'head_dim': 16})
+    cfg.to_json(tmp_path / 'cfg.json')
+    r = run_notebook('real_distill.ipynb', tmp_path / 'run', {'config': str(tmp_path / 'cfg.json'), 'backbone': 'regnetx_002', 'variant': 'alignet', 'device': 'cpu', 'monitor_after': 2})
+    assert r['status'] == 'complete', load_json(tmp_path / 'run' / 'FAILED.json')['message'] if (tmp_path / 'run' / 'FAILED.json').is_file() else r
+    m = load_json(tmp_path / 'run' / 'metrics.json')
+    assert m['n_train'] == 600 and m['n_val'] == 100 and m['triplets_dir'].endswith('uncertainty_distillation')
+    assert [h[0] for h in m['monitor']['history']] == [2, 4] and m['monitor']['patience'] == 2
+
+@pytest.mark.parametrize('with_tfds', [True, False])
+def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
+    "The generator writes the official name; the official loader's reading (indices into the named list) gives our filenames."
+    from align_nb.teacher import Teacher
+    from align_nb.realexp import make_alignet_triplets
+    feats = rel['feats'].astype(np.float64); ids = list(rel['tfds'][::-1])  # a pool in another order than the tfds list
+    tfds = rel['root'] / R.TFDS_LIST_NAME if with_tfds else None
+    info = make_alignet_triplets(Teacher.identity(feats), feats, ids, tmp_path / 'run', 300, 50, 'cluster_border', 5, release_root=tmp_path / 'rel',
+                                 release_transform='untransformed', tfds_filenames=tfds)
+    assert sorted(info['official']) == ['train', 'val']
+    for split in ('train', 'val'):
+        p = Path(info['official'][split]); assert p.relative_to(tmp_path / 'rel').as_posix() == f'untransformed/{split}_cluster_border_5.npz'
+        t = R.ReleaseTriplets(p)
+        names = rel['tfds'] if with_tfds else np.load(p.parent / R.POOL_LIST_NAME)
+        assert t.index_source == (R.TFDS_LIST_NAME if with_tfds else R.POOL_LIST_NAME)
+        got = R.official_loader_images(tmp_path / 'rel', 'untransformed', split, 'cluster_border_5', names)
+        with np.load(tmp_path / 'run' / f'{split}.npz') as z: assert (got == z['filenames']).all() and (np.asarray(t.filenames) == z['filenames']).all()
+        if with_tfds: assert not (np.asarray(t.indices) == np.load(tmp_path / 'run' / f'{split}.npz')['indices']).all()  # re-indexed into the tfds order
+        assert R.inspect_triplets(p, images=SAMPLE)['ok']
+
+def test_dry_run_checks_the_release_files(rel):
+    from align_nb.realexp import FullScaleConfig, dry_run
+    ok = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root']), variants=('alignet',)), raise_on_error=False)['checks']['alignet_release_dir']
+    assert ok['ok'] and ok['files']['uncertainty_distillation/train_cluster_border_500.npz']['indices'] == [600, 3]
+    bad = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root'])), raise_on_error=False)  # unalignet: no untransformed/ files
+    assert not bad['checks']['alignet_release_dir']['ok'] and 'untransformed/train_cluster_border_500.npz' in bad['checks']['alignet_release_dir']['error']
+
+def test_fullscale_study_trains_from_the_release_end_to_end(rel, tmp_path):
+    "`align-nb fullscale` with alignet_release_dir: the teacher run generates no triplets, the student trains from the released files, the evaluation runs."
+    import importlib.util
+    from align_nb.core import load_json, is_complete
+    from align_nb.runner import main
+    spec = importlib.util.spec_from_file_location('tfs', Path(__file__).parent / 'test_fullscale.py'); tfs = importlib.util.module_from_spec(spec); spec.loader.exec_module(tfs)
+    cfg = tfs.make_fullscale_inputs(tmp_path / 'in')
+    cfg.alignet_release_dir = str(rel['root']); cfg.alignet_release_filenames = str(rel['root'] / R.TFDS_LIST_NAME); cfg.variants = ('alignet',)
+    cfg.to_json(tmp_path / 'fs.json')
+    assert main(['fullscale', str(tmp_path / 'fs.json')]) == 0
+    runs = Path(cfg.runs_dir)
+    assert load_json(runs / 'teacher' / 'metrics.json')['triplets'] == {} and not (runs / 'teacher' / 'triplets').exists()
+    dm = load_json(runs / 'distill' / 'regnetx_002-alignet' / 'metrics.json')
+    assert dm['n_train'] == 600 and dm['n_val'] == 100 and Path(dm['triplets_dir']) == rel['train'].parent and dm['monitor']['history']
+    assert is_complete(runs / 'evaluate')
