@@ -334,7 +334,7 @@ def _accuracy(model, x, y, bs=256):
         for s in range(0, len(x), bs): correct += int((model(x[s:s + bs]).argmax(1) == y[s:s + bs]).sum())
     return correct / len(x)
 
-# %% ../nbs/03_backbones.ipynb #397b28a3
+# %% ../nbs/03_backbones.ipynb #39178ce8
 def pretrain_backbone(arch, # TOY_BACKBONES key ('resnet', 'convnext', 'vit', 'mobilenet'), timm name, or dict(name=, model_kwargs=)
                       images, # ImageSet (ArrayImages in the toy world), transformed at `TOY_INPUT_SIZE`
                       labels, # (N,) class labels, or the name of a label in `images.labels` (e.g. 'basic')
@@ -365,6 +365,7 @@ def pretrain_backbone(arch, # TOY_BACKBONES key ('resnet', 'convnext', 'vit', 'm
     train_cfg = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), weight_decay=float(weight_decay),
                      augment=bool(augment), holdout=float(holdout), input_size=list(TOY_INPUT_SIZE), optimizer='adamw',
                      schedule='warmup_cosine', version=1)
+    train_cfg['threads'] = torch.get_num_threads()  # CPU reductions in the backward pass depend on it (set by ALIGN_NB_THREADS)
     parts = dict(arch=a, train=train_cfg, seed=int(seed), images=images.content_hash(), labels=hash_arrays(labels))
     key = f"{a['name']}_{hash_obj(parts)[:20]}"
     out = Path(cache_dir if cache_dir is not None else default_cache_dir()) / 'backbones' / f'{key}.pth'

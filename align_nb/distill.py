@@ -482,7 +482,7 @@ def _check_speed_options(cfg, device):
     "Clear errors for speed options that the device cannot use."
     if cfg.compile and device.type != 'cuda': raise AlignNbError(f'DistillConfig.compile=True needs a CUDA device (got {device}); on a CPU the compile time outweighs the gain')
 
-# %% ../nbs/08_distill.ipynb #c3a51f10
+# %% ../nbs/08_distill.ipynb #62bdb8a6
 def _rng_state():
     import torch
     st = {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate()}
@@ -580,7 +580,7 @@ def distill(model_name_or_module, # timm model name, or a (pretrained) timm modu
     transform = transform if transform is not None else student_transform(model, cfg.img_size, cfg.value_range)
     key_parts = {'config': cfg.weights_key(), 'model': model.sidecar(), 'init_backbone': hash_state_dict(model.backbone.state_dict()),
                  'data': hash_arrays(tr_idx, tr_s, va_idx, va_s), 'images': _images_key(images),
-                 'transform': repr(transform)}
+                 'transform': repr(transform), 'threads': torch.get_num_threads()}  # CPU reductions depend on the thread count
     run_key = hash_obj(key_parts)
 
     if is_complete(out) and (out / 'metrics.json').is_file():
