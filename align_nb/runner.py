@@ -46,7 +46,7 @@ def notebook_parameters(nb_path) -> dict:
     if len(cells) > 1: raise AlignNbError(f'{nb_path}: {len(cells)} cells tagged "parameters" (cells {cells}); expected exactly one')
     return dict(papermill.inspect_notebook(str(nb_path)))
 
-# %% ../nbs/10_runner.ipynb #2a9a17f8
+# %% ../nbs/10_runner.ipynb #f842d7d7
 @dataclass
 class Job:
     "One paper-notebook run: `notebook` with `parameters` into `run_dir`, after the jobs named in `depends`."
@@ -120,10 +120,12 @@ def run_notebook(notebook, # paper notebook name or path
     if (run_dir / 'params.json').is_file():
         why = _stale_reason(run_dir, parameters, signature)
         if is_complete(run_dir) and not force and not why: return {'status': 'skipped', 'run_dir': str(run_dir), 'reason': 'already complete'}
-        if is_complete(run_dir) or why:
-            # a run folder holds the results of one set of parameters, code and threads: start empty (nothing stale is reused or resumed)
-            print(f'{run_dir}: ' + ('complete, but ' if is_complete(run_dir) else 'incomplete, ') + (why or 'forced') + ': running again from an empty folder', flush=True)
+        if is_complete(run_dir):
+            # a complete folder holds the results of one set of parameters, code and threads: start empty (nothing stale is reused)
+            print(f'{run_dir}: complete, but {why or "forced"}: running again from an empty folder', flush=True)
             shutil.rmtree(run_dir)
+        elif why:  # an interrupted run resumes (its checkpoints may hold hours of training); the notebook's own keys decide what is reused
+            print(f'{run_dir}: incomplete, made with {why}: resuming with the current ones', flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (COMPLETE, 'FAILED.json', 'metrics.json'):
         (run_dir / stale).unlink(missing_ok=True)
