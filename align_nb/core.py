@@ -39,7 +39,7 @@ def shared_data_dir(required:bool=False # raise if no data folder is found
     if required: raise FileNotFoundError('no data folder: set ALIGN_NB_DATA or place shared/data beside the repository')
     return None
 
-# %% ../nbs/00_core.ipynb #f4d6795c
+# %% ../nbs/00_core.ipynb #a4472626
 THREADS_ENV = 'ALIGN_NB_THREADS'  # CPU threads of every computation; 0: the libraries' own default (the machine's core count)
 DEFAULT_THREADS = 1
 _THREAD_VARS = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')
@@ -75,12 +75,14 @@ def thread_settings() -> dict:
     if 'torch' in sys.modules:
         import torch
         torch_n = torch.get_num_threads()
-    det = None
+    det = cap = None
     if 'torch' in sys.modules:
         import torch
         det = bool(torch.are_deterministic_algorithms_enabled())
+        try: cap = torch.backends.cpu.get_cpu_capability()  # the vector kernels torch dispatches to (other ISAs may round differently)
+        except Exception: pass
     return {THREADS_ENV: os.environ.get(THREADS_ENV), 'setting': compute_threads(), 'torch_threads': torch_n,
-            **{v: os.environ.get(v) for v in _THREAD_VARS}, 'torch_deterministic_algorithms': det}
+            **{v: os.environ.get(v) for v in _THREAD_VARS}, 'torch_deterministic_algorithms': det, 'torch_cpu_capability': cap}
 
 def seed_everything(seed:int=0, # seed for python, numpy and torch
                     threads:int=None # CPU threads (default `compute_threads()`: `$ALIGN_NB_THREADS` or 1; 0 leaves them alone)
