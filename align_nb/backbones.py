@@ -389,6 +389,7 @@ def pretrain_backbone(arch, # TOY_BACKBONES key ('resnet', 'convnext', 'vit', 'm
     train_cfg = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), weight_decay=float(weight_decay),
                      augment=bool(augment), holdout=float(holdout), input_size=list(TOY_INPUT_SIZE), optimizer='adamw',
                      schedule='warmup_cosine', version=TOY_PRETRAIN_VERSION)
+    train_cfg['threads'] = torch.get_num_threads()  # CPU reductions in the backward pass depend on it (set by ALIGN_NB_THREADS)
     parts = dict(arch=a, train=train_cfg, seed=int(seed), images=images.content_hash(), labels=hash_arrays(labels),
                  torch=torch.__version__, timm=timm.__version__)
     key = f"{a['name']}_{hash_obj(parts)[:20]}"

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['COMPLETE', 'SAFE_PICKLE_GLOBALS', 'AlignNbError', 'default_cache_dir', 'default_runs_dir', 'shared_data_dir',
+__all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 'AlignNbError', 'default_cache_dir',
+           'default_runs_dir', 'shared_data_dir', 'compute_threads', 'set_threads', 'thread_settings',
            'seed_everything', 'get_device', 'no_space_error', 'ensure_free_space', 'preallocate', 'open_memmap_alloc',
            'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
            'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
@@ -40,14 +41,64 @@ def shared_data_dir(required:bool=False # raise if no data folder is found
     if required: raise FileNotFoundError('no data folder: set ALIGN_NB_DATA or place shared/data beside the repository')
     return None
 
-# %% ../nbs/00_core.ipynb #f9a34082
-def seed_everything(seed:int=0 # seed for python, numpy and torch
+# %% ../nbs/00_core.ipynb #a4472626
+THREADS_ENV = 'ALIGN_NB_THREADS'  # CPU threads of every computation; 0: the libraries' own default (the machine's core count)
+DEFAULT_THREADS = 1
+_THREAD_VARS = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')
+
+def compute_threads() -> int:
+    "The CPU thread count results are computed with: `$ALIGN_NB_THREADS` (default 1); 0 means the libraries' own default."
+    v = os.environ.get(THREADS_ENV, '').strip() or str(DEFAULT_THREADS)
+    try: n = int(v)
+    except ValueError: n = -1
+    if n < 0: raise AlignNbError(f'${THREADS_ENV}={v!r}: expected a non-negative integer (CPU threads; 0: the libraries\' default)')
+    return n
+
+def set_threads(n:int=None # threads (default: `compute_threads()`); 0 leaves the libraries' defaults alone
+               ) -> int:
+    "Fix the CPU threads of torch, OpenMP and BLAS here and in child processes (reductions, hence results, depend on it); returns the count set (0: none)."
+    n = compute_threads() if n is None else int(n)
+    if n < 0: raise AlignNbError(f'set_threads: expected a non-negative thread count, got {n}')
+    if n == 0: return 0
+    os.environ[THREADS_ENV] = str(n)
+    for v in _THREAD_VARS: os.environ[v] = str(n)  # libraries loaded later and child processes (papermill kernels) read these
+    if 'torch' in sys.modules:
+        import torch
+        if torch.get_num_threads() != n: torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n)  # OpenMP / BLAS runtimes already loaded (numpy's BLAS, sklearn's OpenMP)
+    except ImportError: pass
+    return n
+
+def thread_settings() -> dict:
+    "The thread settings in force (recorded in every run's provenance): the setting, torch's and OpenMP's counts."
+    torch_n = None
+    if 'torch' in sys.modules:
+        import torch
+        torch_n = torch.get_num_threads()
+    det = cap = None
+    if 'torch' in sys.modules:
+        import torch
+        det = bool(torch.are_deterministic_algorithms_enabled())
+        try: cap = torch.backends.cpu.get_cpu_capability()  # the vector kernels torch dispatches to (other ISAs may round differently)
+        except Exception: pass
+    return {THREADS_ENV: os.environ.get(THREADS_ENV), 'setting': compute_threads(), 'torch_threads': torch_n,
+            **{v: os.environ.get(v) for v in _THREAD_VARS}, 'torch_deterministic_algorithms': det, 'torch_cpu_capability': cap}
+
+def seed_everything(seed:int=0, # seed for python, numpy and torch
+                    threads:int=None # CPU threads (default `compute_threads()`: `$ALIGN_NB_THREADS` or 1; 0 leaves them alone)
                    ) -> np.random.Generator:
-    "Seed python, numpy and (if imported) torch; return a numpy Generator for explicit use."
+    "Seed python, numpy and (if imported) torch, fix the CPU thread count (`set_threads`) and, with torch, ask for deterministic algorithms; return a numpy Generator."
+    set_threads(threads)
     random.seed(seed); np.random.seed(seed % 2**32)
     if 'torch' in sys.modules:
         import torch
         torch.manual_seed(seed)
+        if os.environ.get('ALIGN_NB_DETERMINISTIC', '1') != '0':  # 0: allow cuDNN autotuning and non-deterministic GPU kernels
+            os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')  # deterministic cuBLAS (read when CUDA starts)
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
     return np.random.default_rng(seed)
 
 def get_device(pref:str='auto' # 'auto', 'cpu', 'cuda' or 'cuda:N'
@@ -203,7 +254,7 @@ def hash_state_dict(sd) -> str:
         else: h.update(repr(v).encode())
     return h.hexdigest()
 
-# %% ../nbs/00_core.ipynb #76940957
+# %% ../nbs/00_core.ipynb #90c5acbb
 _PKGS = ('align_nb', 'torch', 'torchvision', 'timm', 'numpy', 'scipy', 'pandas', 'scikit-learn', 'rsatoolbox',
          'seaborn', 'matplotlib', 'papermill', 'nbdev')
 
@@ -228,7 +279,16 @@ def provenance() -> dict:
         try: vers[p] = version(p)
         except PackageNotFoundError: vers[p] = None
     return {'git': git_commit(), 'packages': vers, 'python': sys.version.split()[0], 'platform': platform.platform(),
+            'cpu': _cpu_model(), 'threads': thread_settings(),
             'time_utc': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
+
+def _cpu_model():
+    "The CPU model (results are reproducible on one machine type; other instruction sets may round differently)."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or None
 
 COMPLETE = 'COMPLETE.json'
 

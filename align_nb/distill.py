@@ -636,7 +636,7 @@ def distill(model_name_or_module, # timm model name, or a (pretrained) timm modu
     transform = transform if transform is not None else student_transform(model, cfg.img_size, cfg.value_range)
     key_parts = {'config': cfg.weights_key(), 'model': model.sidecar(), 'init_backbone': hash_state_dict(model.backbone.state_dict()),
                  'data': hash_arrays(tr_idx, tr_s, va_idx, va_s), 'images': _images_key(images),
-                 'transform': repr(transform)}
+                 'transform': repr(transform), 'threads': torch.get_num_threads()}  # CPU reductions depend on the thread count
     run_key = hash_obj(key_parts)
 
     if is_complete(out) and (out / 'metrics.json').is_file():

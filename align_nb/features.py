@@ -121,7 +121,8 @@ def extract_features(model, # a timm backbone (eval mode is set during extractio
     was_training = model.training
     model.to(dev).eval()
     loader = torch.utils.data.DataLoader(_Batches(images, transform, batch_size), batch_size=None, shuffle=False,
-                                         num_workers=num_workers, pin_memory=dev.type == 'cuda')
+                                         num_workers=num_workers, pin_memory=dev.type == 'cuda',
+                                         generator=torch.Generator().manual_seed(0))  # own generator: a cache miss leaves torch's global RNG alone
     t0 = time.time()
     ctx = atomic_path(path, suffix='.npy') if path is not None else contextlib.nullcontext(None)
     try:

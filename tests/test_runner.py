@@ -89,3 +89,22 @@ def test_plans_pass_absolute_paths_because_notebooks_run_in_their_own_folders(tm
         for k in ('teacher_dir', 'student_dir', 'runs_root', 'figures_dir'):
             if j.parameters.get(k): assert Path(j.parameters[k]).is_absolute(), (j.name, k, j.parameters[k])
     assert jobs[0].run_dir == tmp_path / 'relative/runs/toyworld/teacher'
+
+def test_run_made_with_other_threads_or_code_runs_again_from_an_empty_folder(tmp_path, monkeypatch, capsys):
+    from align_nb.runner import run_signature
+    monkeypatch.setenv('ALIGN_NB_THREADS', '1')
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    run_notebook(str(nb), tmp_path / 'run', {'x': 1})
+    sig = load_json(tmp_path / 'run/params.json')['signature']
+    assert sig == run_signature(nb) and sig['threads'] == 1 and len(sig['code']) == 64
+    (tmp_path / 'run' / 'leftover.txt').write_text('from the first run')
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'skipped'
+    monkeypatch.setenv('ALIGN_NB_THREADS', '2')
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'complete'
+    assert 'other CPU thread setting (1 -> 2)' in capsys.readouterr().out and not (tmp_path / 'run' / 'leftover.txt').exists()
+    assert load_json(tmp_path / 'run/params.json')['signature']['threads'] == 2
+    assert load_json(tmp_path / 'run/params.json')['provenance']['threads']['setting'] == 2
+    _demo_notebook(tmp_path / 'demo.ipynb', "from align_nb.core import save_json\nsave_json(f'{run_dir}/metrics.json', {'y': -x})")
+    assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'complete'
+    assert 'other code' in capsys.readouterr().out and load_json(tmp_path / 'run/metrics.json') == {'y': -1}
+    from align_nb.core import set_threads; set_threads(1)
