@@ -476,8 +476,10 @@ d = { 'settings': { 'branch': 'main',
                                    'align_nb.triplets._draw': ('triplets.html#_draw', 'align_nb/triplets.py'),
                                    'align_nb.triplets._esym3': ('triplets.html#_esym3', 'align_nb/triplets.py'),
                                    'align_nb.triplets._order_by_teacher': ('triplets.html#_order_by_teacher', 'align_nb/triplets.py'),
+                                   'align_nb.triplets.compare_variants': ('triplets.html#compare_variants', 'align_nb/triplets.py'),
                                    'align_nb.triplets.generate_triplets': ('triplets.html#generate_triplets', 'align_nb/triplets.py'),
                                    'align_nb.triplets.group_layout': ('triplets.html#group_layout', 'align_nb/triplets.py'),
                                    'align_nb.triplets.kmeans': ('triplets.html#kmeans', 'align_nb/triplets.py'),
                                    'align_nb.triplets.n_possible': ('triplets.html#n_possible', 'align_nb/triplets.py'),
-                                   'align_nb.triplets.sample_triplets': ('triplets.html#sample_triplets', 'align_nb/triplets.py')}}}
+                                   'align_nb.triplets.sample_triplets': ('triplets.html#sample_triplets', 'align_nb/triplets.py'),
+                                   'align_nb.triplets.variant_triplets': ('triplets.html#variant_triplets', 'align_nb/triplets.py')}}}
