@@ -109,7 +109,7 @@ def human_model_report(model:HumanModel, # a fitted or loaded human model
     return dict(accuracy=float(_correct(s, trials.odd).mean()), nll=nll, kl=kl, noise_ceiling=ceil, temperature=model.temperature, dim=model.dim,
                 n_trials=len(trials), n_repeated=int(len(rep)), unit_accuracy='trials', unit_kl='repeated triplets')
 
-# %% ../nbs/15_human_model.ipynb #d59e572c
+# %% ../nbs/15_human_model.ipynb #556f41c6
 def _triplet_keys(items, n_items):
     s = np.sort(np.asarray(items, np.int64), 1)
     return (s[:, 0] * n_items + s[:, 1]) * n_items + s[:, 2]
@@ -122,8 +122,8 @@ def split_by_triplet(trials:Trials, # trials (a triplet may repeat)
     if not 0 < frac < 1: raise AlignNbError(f'split_by_triplet: frac must be in (0, 1), got {frac}')
     n = int(trials.items.max()) + 1
     _, inv = np.unique(_triplet_keys(trials.items, n), return_inverse=True); inv = inv.ravel()
-    m = inv.max() + 1; k = int(round(frac * m))
-    if not 0 < k < m: raise AlignNbError(f'split_by_triplet: {m} distinct triplets cannot be split {1 - frac:.2f} / {frac:.2f}')
+    m = inv.max() + 1; k = min(max(int(round(frac * m)), 1), m - 1)  # at least one triplet on each side
+    if m < 2: raise AlignNbError(f'split_by_triplet: {m} distinct triplet(s) cannot be split in two parts')
     second = np.zeros(m, bool); second[np.random.default_rng(seed).choice(m, k, replace=False)] = True
     return trials.subset(~second[inv]), trials.subset(second[inv])
 
