@@ -109,7 +109,7 @@ def human_model_report(model:HumanModel, # a fitted or loaded human model
     return dict(accuracy=float(_correct(s, trials.odd).mean()), nll=nll, kl=kl, noise_ceiling=ceil, temperature=model.temperature, dim=model.dim,
                 n_trials=len(trials), n_repeated=int(len(rep)), unit_accuracy='trials', unit_kl='repeated triplets')
 
-# %% ../nbs/15_human_model.ipynb #556f41c6
+# %% ../nbs/15_human_model.ipynb #0c7037d4
 def _triplet_keys(items, n_items):
     s = np.sort(np.asarray(items, np.int64), 1)
     return (s[:, 0] * n_items + s[:, 1]) * n_items + s[:, 2]
@@ -131,7 +131,7 @@ def fit_spose(train:Trials, # human training trials (the only data the embedding
               n_items:int, # number of items the trials index
               dim:int=100, # initial dimensions (unused ones are pruned)
               lam:float=0.005, # L1 sparsity weight: loss = cross-entropy + lam * mean over items of ||x_i||_1
-              lr:float=0.01, # Adam learning rate
+              lr:float=0.001, # Adam learning rate (SPoSE's)
               batch_size:int=512, # triplets per batch
               max_epochs:int=500, # epochs at most
               patience:int=20, # epochs without improvement of the early-stopping loss before stopping
@@ -200,7 +200,7 @@ def fit_spose(train:Trials, # human training trials (the only data the embedding
                 stop_acc_before_pruning=float(_correct(sf, stop.odd).mean()), stop_acc=float(_correct(sk, stop.odd).mean()))
     return HumanModel(Ek, 1.0, info, source='fit_spose'), hist
 
-# %% ../nbs/15_human_model.ipynb #72e8325c
+# %% ../nbs/15_human_model.ipynb #686d0f4c
 def fit_human_model(train:Trials, # human training trials: the only data the embedding is fitted on
                     val:Trials, # held-out human trials: the temperature is calibrated on them (and they are scored)
                     n_items:int, # number of items
@@ -212,9 +212,12 @@ def fit_human_model(train:Trials, # human training trials: the only data the emb
     if not lams: raise AlignNbError('fit_human_model: give at least one L1 weight in lams')
     fits, grid = [], []
     for lam in lams:
-        hm, hist = fit_spose(train, n_items, lam=lam, **kwargs)
+        try: hm, hist = fit_spose(train, n_items, lam=lam, **kwargs)
+        except AlignNbError as e:  # e.g. every dimension pruned at a too strong L1 weight: recorded, the others still count
+            fits.append(None); grid.append(dict(lam=lam, stop_ce=float('inf'), error=str(e))); continue
         b = hist[hist.best].iloc[0]
         fits.append((hm, hist)); grid.append(dict(lam=lam, stop_ce=float(b.stop_ce), stop_acc=hm.info['stop_acc'], dim=hm.dim, best_epoch=int(b.epoch)))
+    if all(f is None for f in fits): raise AlignNbError(f'fit_human_model: no L1 weight gave a usable fit: {grid}')
     i = int(np.argmin([g['stop_ce'] for g in grid]))
     hm, hist = fits[i]
     hm.info['lam_grid'] = grid

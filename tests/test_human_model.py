@@ -26,7 +26,7 @@ def _simulate(model, m, seed):
 def planted():
     true = _planted()
     tr, va, te = _simulate(true, 10000, 1), _simulate(true, 2000, 2), _simulate(true, 5000, 3)
-    hm, hist = fit_human_model(tr, va, true.n_items, lams=(0.005, 0.02), dim=12, max_epochs=200, progress=False)
+    hm, hist = fit_human_model(tr, va, true.n_items, lams=(0.005, 0.02), dim=12, lr=0.01, max_epochs=200, progress=False)
     return true, tr, va, te, hm
 
 
@@ -50,7 +50,7 @@ def test_soft_targets_are_probabilities_from_training_triplets_only(planted):
     # other validation answers: the same embedding (only the temperature, calibrated on them, changes)
     r = np.random.default_rng(9)
     va2 = Trials(va.items, r.integers(0, 3, len(va)))
-    hm2, _ = fit_human_model(tr, va2, true.n_items, lams=(0.005, 0.02), dim=12, max_epochs=200, progress=False)
+    hm2, _ = fit_human_model(tr, va2, true.n_items, lams=(0.005, 0.02), dim=12, lr=0.01, max_epochs=200, progress=False)
     assert np.array_equal(hm2.embedding, hm.embedding)
     assert hm2.temperature > 2 * hm.temperature  # random answers -> a flatter calibrated model
     # the temperature is fitted on val, not on the training answers: calibrating on train gives another value
@@ -58,7 +58,7 @@ def test_soft_targets_are_probabilities_from_training_triplets_only(planted):
     assert abs(t_train - hm.temperature) > 1e-3 and hm.info['calibrated_on']['n_trials'] == len(va)
     # other training answers: another embedding
     tr2 = Trials(tr.items, r.integers(0, 3, len(tr)))
-    hm3, _ = fit_spose(tr2, true.n_items, dim=12, lam=0.005, max_epochs=20, progress=False)
+    hm3, _ = fit_spose(tr2, true.n_items, dim=12, lam=0.005, lr=0.01, max_epochs=20, progress=False)
     assert not np.allclose(hm3.embedding[:, :min(hm3.dim, hm.dim)], hm.embedding[:, :min(hm3.dim, hm.dim)])
 
 
@@ -96,7 +96,7 @@ def test_toy_default_targets_never_read_the_oracle(tmp_path, monkeypatch):
     calls = []
     orig = ToyWorld.observer_probs
     monkeypatch.setattr(ToyWorld, 'observer_probs', lambda self, *a, **k: calls.append(a) or orig(self, *a, **k))
-    kind, mp, hm, info = toy_teacher_targets(w, human_kw={'lams': (0.01,), 'max_epochs': 60})
+    kind, mp, hm, info = toy_teacher_targets(w, human_kw={'lams': (0.01,), 'lr': 0.01, 'max_epochs': 60})
     assert calls == [] and kind == 'model' and info['targets'] == 'model' and 'things_train' in info['source']
     assert np.allclose(mp, hm.pair_probs(w.things_train.items)) and info['test']['n_repeated'] > 0
     toy_teacher_targets(w, 'oracle')
