@@ -10,8 +10,8 @@ from .core import AlignNbError, default_cache_dir
 from .data import Trials
 
 # %% auto #0
-__all__ = ['QUICK_OVERRIDES', 'toy_config', 'toy_world', 'split_repeated', 'toy_pretrain_settings', 'toy_base_backbone',
-           'world_features', 'evaluate_world', 'write_tables']
+__all__ = ['QUICK_OVERRIDES', 'TOY_TARGETS', 'toy_config', 'toy_world', 'split_repeated', 'toy_teacher_targets',
+           'toy_pretrain_settings', 'toy_base_backbone', 'world_features', 'evaluate_world', 'write_tables']
 
 # %% ../nbs/12_experiment.ipynb #a5b3bded
 QUICK_OVERRIDES = dict(pool_per_concept=8, shift_per_concept=4, levels_per_concept=3, n_things_train=4000, n_things_val=600,
@@ -47,6 +47,29 @@ def split_repeated(trials:Trials, # trials with repeated triplets
         first[rng.permutation(ix)[:int(round(frac * len(ix)))]] = True
     m = first[inv]
     return trials.subset(m), trials.subset(~m)
+
+# %% ../nbs/12_experiment.ipynb #0e32bbbb
+TOY_TARGETS = ('model', 'oracle', 'empirical', 'hard')
+
+def toy_teacher_targets(world, # the experiment's ToyWorld
+                        targets:str='model', # one of `TOY_TARGETS`
+                        human_kw:dict=None, # `human_model.fit_human_model` options (lams, dim, max_epochs, ...)
+                        seed:int=0 # seed of the human model's fit
+                       ) -> tuple:
+    "`(fit_teacher targets, model_probs or None, HumanModel or None, info)` of a toy teacher; only `targets='oracle'` reads the simulator's observer."
+    if targets not in TOY_TARGETS: raise AlignNbError(f'toy teacher targets must be one of {TOY_TARGETS}, got {targets!r}')
+    tr, va = world.things_train, world.things_val
+    if targets == 'oracle':  # upper bound: the true choice probabilities of the simulated observers
+        mp = world.observer_probs('things', tr.items)[:, ::-1].copy()  # pair order [P(odd=2), P(odd=1), P(odd=0)]
+        return 'model', mp, None, dict(targets='oracle', source='oracle: the simulator\'s true observer probabilities (an upper bound no experiment has)')
+    if targets != 'model':
+        return targets, None, None, dict(targets=targets, source='the training answers (' + ('answer distributions of repeated triplets' if targets == 'empirical' else 'single choices') + ')')
+    from align_nb.human_model import fit_human_model, human_model_report
+    hm, _ = fit_human_model(tr, va, world.cfg.n_concepts, **{'dim': 30, 'seed': seed, 'progress': False, **(human_kw or {})})
+    info = dict(targets='model', source=f'SPoSE-style human model fitted on {tr.source} ({len(tr)} trials), T calibrated on {va.source}',
+                dim=hm.dim, temperature=hm.temperature, lam=hm.info['lam'], best_epoch=hm.info['best_epoch'], lam_grid=hm.info['lam_grid'],
+                val=human_model_report(hm, va), test=human_model_report(hm, world.things_test))
+    return 'model', hm.pair_probs(tr.items), hm, info
 
 # %% ../nbs/12_experiment.ipynb #d07b573b
 def toy_pretrain_settings(quick:bool=False) -> dict:

@@ -11,13 +11,14 @@ from .core import (AlignNbError, atomic_path, check_finite, default_runs_dir, ha
 from .data import ArrayImages, Trials
 
 # %% auto #0
-__all__ = ['MUR92_STRATA', 'REAL_BACKBONES', 'FIT_TEACHER_KEYS', 'FULLSCALE_STUDENTS', 'stratified_split',
-           'stratified_half_split', 'mur92_strata', 'mur92_split', 'rdm_pair_distances', 'all_triplets',
-           'rdm_triplet_probs', 'rdm_choice_counts', 'human_rdm_targets', 'to_square_array', 'concat_images',
-           'cifar_weights_file', 'things_references', 'plan_real', 'FullScaleConfig', 'as_fullscale', 'npz_shapes',
-           'dry_run', 'TeacherData', 'mur92_teacher_data', 'fullscale_pool', 'fullscale_teacher_data', 'save_pool',
-           'load_pool', 'study_backbone', 'study_transform', 'split_triplet_file', 'make_alignet_triplets',
-           'pool_triplets', 'EvalSet', 'mur92_eval_sets', 'fullscale_eval_sets', 'set_report', 'plan_fullscale']
+__all__ = ['MUR92_STRATA', 'REAL_BACKBONES', 'FIT_TEACHER_KEYS', 'FIT_HUMAN_KEYS', 'TEACHER_TARGETS', 'FULLSCALE_STUDENTS',
+           'stratified_split', 'stratified_half_split', 'mur92_strata', 'mur92_split', 'rdm_pair_distances',
+           'all_triplets', 'rdm_triplet_probs', 'rdm_choice_counts', 'human_rdm_targets', 'to_square_array',
+           'concat_images', 'cifar_weights_file', 'things_references', 'plan_real', 'FullScaleConfig', 'as_fullscale',
+           'npz_shapes', 'dry_run', 'TeacherData', 'mur92_teacher_data', 'fullscale_pool', 'human_model_for',
+           'human_model_summary', 'fullscale_teacher_data', 'save_pool', 'load_pool', 'study_backbone',
+           'study_transform', 'split_triplet_file', 'make_alignet_triplets', 'pool_clusters', 'pool_triplets',
+           'EvalSet', 'mur92_eval_sets', 'fullscale_eval_sets', 'set_report', 'plan_fullscale']
 
 # %% ../nbs/13_realexp.ipynb #c204e2c5
 MUR92_STRATA = ('human', 'nonhumani', 'body', 'face', 'natObj', 'artiObj')
@@ -224,6 +225,8 @@ def plan_real(runs_dir=None, # root of the run folders (default: ./runs)
 
 # %% ../nbs/13_realexp.ipynb #56a5e290
 FIT_TEACHER_KEYS = ('alpha', 'sigma', 'tau_local', 'local_batch_size', 'lr', 'batch_size', 'max_epochs', 'patience', 'monitor', 'calibrate')
+FIT_HUMAN_KEYS = ('lams', 'dim', 'lr', 'batch_size', 'max_epochs', 'patience', 'stop_frac', 'prune_tol', 'prune_min_items', 'init_mean', 'init_std', 'progress')
+TEACHER_TARGETS = ('model', 'empirical', 'hard')
 FULLSCALE_STUDENTS = ('vit_base_patch16_siglip_224', 'vit_base_patch14_dinov2.lvd142m', 'vit_base_patch16_clip_224.openai', 'vit_base_patch16_224')
 
 _FULLSCALE_RANGES = dict(n_triplets=(1, None), k=(1, None), local_size=(1, None), image_size=(0, None), pool_size=(0, None),
@@ -262,6 +265,10 @@ class FullScaleConfig:
     max_teacher_triplets: int = 0 # THINGS training triplets used (0: all of trainset.txt; else a seeded random subset)
     teacher_lams: tuple = (0.01, 0.1, 1.0) # identity-regulariser weights tried; the best validationset.txt loss wins
     teacher: dict = field(default_factory=dict) # further `fit_teacher` kwargs (alpha, lr, max_epochs, batch_size, patience)
+    teacher_targets: str = 'model' # the teacher's targets: 'model' (the paper's uncertainty distillation: choice probabilities of a human model fitted on trainset.txt, or of `human_embedding`), 'empirical' (answer distributions of repeated training triplets), 'hard' (single human choices)
+    human_embedding: str = '' # optional VICE / SPoSE embedding file (whitespace text like spose_embedding_66d_sorted.txt, or .npy like vice_embedding_42d.npy; one row per concept) used for 'model' targets instead of fitting one
+    human_model: dict = field(default_factory=dict) # `human_model.fit_human_model` options for the fitted human model (lams, dim, lr, max_epochs, batch_size, patience, ...)
+    sampling: str = 'shared' # AligNet vs UnAligNet triplets: 'shared' (one clustering of the AligNet teacher's pool embeddings, one set of triplets labelled by each teacher) or 'per_teacher' (each teacher clusters its own)
     n_val_triplets: int = 10_000 # of the n_triplets, held out for the distillation's validation
     stream_triplets: bool|None = None # stream triplets to disk (None: when the pool has over 200,000 images)
     variants: tuple = ('alignet', 'unalignet') # AligNet (transformed teacher) and/or UnAligNet (identity teacher) students
@@ -274,7 +281,7 @@ class FullScaleConfig:
     def __post_init__(self):
         check_fields(self, _FULLSCALE_RANGES, checks=_FULLSCALE_CHECKS)
         self.students = tuple(self.students); self.teacher_lams = tuple(float(x) for x in self.teacher_lams); self.variants = tuple(self.variants)
-        for k in ('distill', 'weights_files', 'model_kwargs', 'teacher'): setattr(self, k, dict(getattr(self, k) or {}))
+        for k in ('distill', 'weights_files', 'model_kwargs', 'teacher', 'human_model'): setattr(self, k, dict(getattr(self, k) or {}))
         bad = [v for v in self.variants if v not in ('alignet', 'unalignet')]
         if bad or not self.variants: raise AlignNbError(f"FullScaleConfig.variants: expected 'alignet' and/or 'unalignet', got {list(self.variants)}")
         if not self.students: raise AlignNbError('FullScaleConfig.students: name at least one timm student backbone')
@@ -489,14 +496,25 @@ def dry_run(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file 
         _check(rep, f'weights_files/{name}', wfile)
     if c.mur92_dir: _check(rep, 'mur92_dir', lambda: {'n_images': len(rd.load_mur92(_need(c.mur92_dir, 'mur92_dir', 'dir')).images)})
     _check(rep, 'distill_config', lambda: {'config': c.distill_config().to_dict()})
-    if c.scheme not in __import__('align_nb.triplets', fromlist=['SCHEMES']).SCHEMES:
-        rep['problems'].append(f'scheme: unknown scheme {c.scheme!r}')
+    from align_nb.triplets import SCHEMES, SAMPLINGS
+    if c.scheme not in SCHEMES: rep['problems'].append(f'scheme: unknown scheme {c.scheme!r}')
+    if c.sampling not in SAMPLINGS: rep['problems'].append(f'sampling: expected one of {list(SAMPLINGS)}, got {c.sampling!r}')
+    if c.teacher_targets not in TEACHER_TARGETS: rep['problems'].append(f'teacher_targets: expected one of {list(TEACHER_TARGETS)}, got {c.teacher_targets!r}')
+    bad = sorted(set(c.human_model) - set(FIT_HUMAN_KEYS))
+    if bad: rep['problems'].append(f'human_model: unknown fit_human_model option(s) {bad}; allowed: {list(FIT_HUMAN_KEYS)}')
+    if c.human_embedding:
+        if c.teacher_targets != 'model': rep['problems'].append(f"human_embedding: set, but teacher_targets is {c.teacher_targets!r} (the embedding is only used for 'model' targets)")
+        def hemb():
+            from align_nb.human_model import load_human_embedding
+            hm = load_human_embedding(_need(c.human_embedding, 'human_embedding'), n_items[0])
+            return {'file': hm.source, 'n_items': hm.n_items, 'dim': hm.dim}
+        _check(rep, 'human_embedding', hemb)
     rep['ok'] = not rep['problems']
     if rep['problems'] and raise_on_error:
         raise AlignNbError(f'full-scale config: {len(rep["problems"])} problem(s):\n' + '\n'.join(f'  - {p}' for p in rep['problems']))
     return rep
 
-# %% ../nbs/13_realexp.ipynb #39f4e618
+# %% ../nbs/13_realexp.ipynb #e14008b3
 @dataclass
 class TeacherData:
     "The human data a teacher is fitted on, whatever its source (Mur92 RDM-derived targets or THINGS triplets)."
@@ -504,15 +522,19 @@ class TeacherData:
     items: object # `ImageSet`: the images the trials index (one per item)
     train: Trials # trials the teacher is fitted on
     val: Trials # validation trials (choice of the regulariser, early stopping, temperature)
-    targets: str = 'hard' # `fit_teacher` targets: 'hard' (human choices) or 'model' (soft `model_probs`)
+    targets: str = 'hard' # `fit_teacher` targets: 'hard' (human choices), 'empirical' (answer distributions of repeated train triplets) or 'model' (soft `model_probs`)
     model_probs: np.ndarray = None # (len(train), 3) soft targets for targets='model'
     heldout_items: object = None # `ImageSet` of a held-out first look (None: none)
     heldout: Trials = None # trials over `heldout_items`
     info: dict = field(default_factory=dict) # numbers for metrics.json
     tables: dict = field(default_factory=dict) # name -> DataFrame worth showing
+    val_probs: np.ndarray = None # (len(val), 3) human answer distributions per position of the validation trials (None: `val.odd`)
+    human_model: object = None # the `human_model.HumanModel` behind `model_probs` (None: none)
 
     def __post_init__(self):
-        if self.targets not in ('hard', 'model'): raise AlignNbError(f"TeacherData.targets must be 'hard' or 'model', got {self.targets!r}")
+        if self.targets not in TEACHER_TARGETS: raise AlignNbError(f"TeacherData.targets must be one of {list(TEACHER_TARGETS)}, got {self.targets!r}")
+        if self.val_probs is not None and np.shape(self.val_probs) != (len(self.val), 3):
+            raise AlignNbError(f'TeacherData: val_probs must have shape ({len(self.val)}, 3), got {np.shape(self.val_probs)}')
         self.train.validate(len(self.items)); self.val.validate(len(self.items))
         if self.targets == 'model' and (self.model_probs is None or np.shape(self.model_probs) != (len(self.train), 3)):
             raise AlignNbError(f'TeacherData: targets=model needs model_probs of shape ({len(self.train)}, 3), got {None if self.model_probs is None else np.shape(self.model_probs)}')
@@ -544,18 +566,20 @@ def mur92_teacher_data(data_dir, # the shared data folder (mur92/, imagenet_samp
     fit_m, val_m = np.isin(items, fit_i).all(1), np.isin(items, val_i).all(1)  # triplets within the fit / validation images
     train = Trials(items[fit_m], tgt['odd'][fit_m], source='mur92 training-half triplets (mean human RDM)')
     val = Trials(items[val_m], tgt['odd'][val_m], source='mur92 validation-image triplets (mean human RDM)')
+    val_probs = tgt['counts'][val_m] / tgt['counts'][val_m].sum(1, keepdims=True)  # the 16 participants' choice distributions
     te_items = all_triplets(np.arange(len(te)))
     held = Trials(te_items, rdm_choice_counts(mur.rdms[:, te][:, :, te], te_items).argmax(1), source='mur92 held-out triplets (participant majority)')
     agree = float((tgt['counts'].max(1) / tgt['counts'].sum(1)).mean())
     split = {'train': tr.tolist(), 'test': te.tolist(), 'strata': strata.tolist(), 'seed': seed}
     tab = pd.crosstab(strata, np.isin(np.arange(len(strata)), tr)).rename(columns={True: 'train', False: 'held-out'})
     info = dict(source='mur92', n_train_images=len(tr), n_test_images=len(te), n_teacher_triplets=len(items), human_temperature=float(tgt['temperature']),
-                participant_majority_share_train=agree, n_fit_images=len(fit_i), n_val_images=len(val_i), n_fit_triplets=len(train), n_val_triplets=len(val), split=split)
+                participant_majority_share_train=agree, n_fit_images=len(fit_i), n_val_images=len(val_i), n_fit_triplets=len(train), n_val_triplets=len(val),
+                teacher_targets='model (mean human RDM, T fitted to the participants\' choice distributions)', teacher_val_targets='participants\' choice distributions', split=split)
     td = TeacherData('Mur92 training half (soft targets from the mean human RDM)', ArrayImages(sq[tr], [ids[i] for i in tr]), train, val, 'model',
-                     tgt['probs'][fit_m], ArrayImages(sq[te], [ids[i] for i in te]), held, info, {'split': tab})
+                     tgt['probs'][fit_m], ArrayImages(sq[te], [ids[i] for i in te]), held, info, {'split': tab}, val_probs)
     return td, pool
 
-# %% ../nbs/13_realexp.ipynb #b177504a
+# %% ../nbs/13_realexp.ipynb #80e1976b
 def fullscale_pool(config # a `FullScaleConfig` (or dict / JSON path)
                   ) -> 'FileImages':
     "The ImageNet triplet pool of a full-scale config (all of `imagenet_train_dir`, or a seeded subset of `pool_size`), ids = file basenames."
@@ -568,6 +592,31 @@ def fullscale_pool(config # a `FullScaleConfig` (or dict / JSON path)
         raise AlignNbError(f'{c.imagenet_train_dir}: image file names repeat across class folders; AligNet triplet files name images by basename')
     return ims
 
+def human_model_for(train:Trials, # human training trials (the only data a fitted model sees)
+                    val:Trials, # held-out human trials: the temperature is calibrated on them
+                    n_items:int, # number of items (concepts)
+                    embedding_file:str='', # a user-supplied VICE / SPoSE embedding (empty: fit a SPoSE-style model on `train`)
+                    options:dict=None # `human_model.fit_human_model` options (lams, dim, max_epochs, device, ...)
+                   ) -> 'HumanModel':
+    "The human model behind 'model' teacher targets: a supplied VICE/SPoSE file, or a SPoSE-style fit on `train`; either way its temperature is calibrated on `val`."
+    from align_nb.human_model import load_human_embedding, fit_human_model, human_model_report
+    if embedding_file:
+        hm = load_human_embedding(embedding_file, n_items).calibrate(val); hm.info['val'] = human_model_report(hm, val)
+        return hm
+    return fit_human_model(train, val, n_items, **{'progress': False, **(options or {})})[0]
+
+def human_model_summary(hm, # a `human_model.HumanModel`
+                        val:Trials, # the trials its temperature was calibrated on
+                        held:Trials=None # held-out trials (e.g. THINGS repeated test triplets): accuracy and KL to the answer distributions
+                       ) -> dict:
+    "Plain numbers about a human model for metrics.json: source, dimensions, temperature, its report on `val` and on `held`."
+    from align_nb.human_model import human_model_report
+    out = dict(source=hm.info.get('file', 'fit_spose on the training triplets'), kind=hm.info.get('kind'), dim=hm.dim, temperature=hm.temperature,
+               val=human_model_report(hm, val))
+    out.update({k: hm.info[k] for k in ('lam', 'best_epoch', 'stop_acc', 'n_fit_trials', 'n_stop_trials', 'lam_grid') if k in hm.info})
+    if held is not None: out['heldout'] = human_model_report(hm, held)
+    return out
+
 def fullscale_teacher_data(config # a `FullScaleConfig` (or dict / JSON path)
                           ) -> tuple:
     "The full study: `(TeacherData, pool)` from THINGS (one image per concept, trainset / validationset triplets, the repeated test triplets as the held-out look) and the ImageNet pool."
@@ -577,14 +626,22 @@ def fullscale_teacher_data(config # a `FullScaleConfig` (or dict / JSON path)
     items = rd.things_images(c.things_images_dir, ids)
     d = Path(c.things_triplets_dir)
     train = rd.load_things_triplets(d / 'trainset.txt', len(ids)); val = rd.load_things_triplets(d / 'validationset.txt', len(ids))
-    n_file = len(train)
+    n_file = len(train); full_train = train  # the human model is fitted on all of trainset.txt
     if c.max_teacher_triplets and c.max_teacher_triplets < len(train):
         train = train.subset(np.sort(np.random.default_rng(c.seed).choice(len(train), c.max_teacher_triplets, replace=False)))
     held = rd.load_things_noise_ceiling_csv(c.things_test_triplets, len(ids)) if c.things_test_triplets else None
     info = dict(source='things', n_concepts=len(ids), n_triplets_in_trainset=n_file, n_fit_triplets=len(train), n_val_triplets=len(val),
-                n_heldout_trials=0 if held is None else len(held))
-    td = TeacherData('THINGS odd-one-out triplets (human choices)', items, train, val, 'hard', None,
-                     items if held is not None else None, held, info)
+                n_heldout_trials=0 if held is None else len(held), teacher_targets=c.teacher_targets)
+    hm, mp, what = None, None, 'human choices'
+    if c.teacher_targets not in TEACHER_TARGETS: raise AlignNbError(f'FullScaleConfig.teacher_targets: expected one of {list(TEACHER_TARGETS)}, got {c.teacher_targets!r}')
+    if c.teacher_targets == 'model':
+        hm = human_model_for(full_train, val, len(ids), c.human_embedding, {'device': c.device, **c.human_model})
+        mp = hm.pair_probs(train.items)
+        info['human_model'] = human_model_summary(hm, val, held)
+        what = f'soft targets of a human model ({"file " + Path(c.human_embedding).name if c.human_embedding else "SPoSE fitted on trainset.txt"})'
+    elif c.teacher_targets == 'empirical': what = 'answer distributions of repeated training triplets'
+    td = TeacherData(f'THINGS odd-one-out triplets ({what})', items, train, val, c.teacher_targets, mp,
+                     items if held is not None else None, held, info, human_model=hm)
     return td, fullscale_pool(c)
 
 # %% ../nbs/13_realexp.ipynb #56bad89d
@@ -678,14 +735,27 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
                           stream_above:int=200_000,
                           workers:int=1, # threads for the streamed similarity blocks
                           progress:bool=False,
+                          sampling:str='shared', # 'shared': cluster the pool embeddings of `cluster_teacher` (AligNet's), so every variant gets the same triplets; 'per_teacher': cluster this teacher's own
+                          groups=None, # (n,) cluster labels of the pool shared by every variant (`pool_clusters`); computed here when None
+                          cluster_teacher=None, # under 'shared': the teacher whose pool embeddings are clustered (default: `teacher`, i.e. call it with the AligNet teacher)
                           release_root=None, # also write <release_root>/<release_transform>/{train,val}_<sampling>.npz (official names, `release.write_official`)
                           release_transform:str='uncertainty_distillation', # 'uncertainty_distillation' (AligNet) or 'untransformed' (UnAligNet)
                           tfds_filenames=None # tfds-order ImageNet list: official indices into it (else into pool_filenames.npy written beside)
                          ) -> dict:
-    "AligNet triplets over a pool labelled by `teacher`, written as official `.npz` train / val files; returns counts and the mode used."
-    from align_nb.triplets import generate_triplets
+    "AligNet triplets over a pool labelled (and ordered: image 2 = its odd one out) by `teacher`, written as official `.npz` train / val files; returns counts and the mode used."
+    from align_nb.triplets import generate_triplets, SAMPLINGS
+    if sampling not in SAMPLINGS: raise AlignNbError(f'make_alignet_triplets: sampling must be one of {SAMPLINGS}, got {sampling!r}')
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     emb = teacher.transform(pool_features)
+    clustered_on = None
+    if 'cluster' in scheme:
+        if groups is not None:
+            k = np.asarray(groups); clustered_on = 'given labels'
+            if k.shape != (len(emb),): raise AlignNbError(f'make_alignet_triplets: groups must have shape ({len(emb)},), got {k.shape}')
+        elif sampling == 'shared' and cluster_teacher is not None:
+            k = pool_clusters(cluster_teacher.transform(pool_features), k, seed, len(emb) > stream_above if stream is None else bool(stream), progress); clustered_on = 'cluster_teacher'
+        else: clustered_on = 'own'
+    k_n = int(len(np.unique(k))) if np.ndim(k) else k
     if not 0 < n_val < n_triplets: raise AlignNbError(f'make_alignet_triplets: n_val must be in 1..{n_triplets - 1}, got {n_val}')
     stream = len(emb) > stream_above if stream is None else bool(stream)
     if not stream:
@@ -703,9 +773,23 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
     if release_root:
         from align_nb.release import write_official, sampling_name
         for split in ('train', 'val'):
-            official[split] = str(write_official(out / f'{split}.npz', release_root, release_transform, split, sampling_name(scheme, k),
+            official[split] = str(write_official(out / f'{split}.npz', release_root, release_transform, split, sampling_name(scheme, k_n),
                                                  tfds_filenames=tfds_filenames, pool_ids=None if tfds_filenames is not None else ids))
-    return dict(n_train=n_triplets - n_val, n_val=n_val, temperature=float(teacher.temperature), streamed=stream, scheme=scheme, k=k, **({'official': official} if official else {}))
+    return dict(n_train=n_triplets - n_val, n_val=n_val, temperature=float(teacher.temperature), streamed=stream, scheme=scheme, k=k_n,
+                sampling=sampling, clustered_on=clustered_on, groups_hash=hash_arrays(np.asarray(k)) if np.ndim(k) else None, **({'official': official} if official else {}))
+
+def pool_clusters(embeddings, # (n, p) pool embeddings of the teacher that defines the clusters (AligNet's transformed teacher)
+                  k:int, # number of clusters
+                  seed:int=0, # k-means seed
+                  stream:bool=False, # bounded-memory `scale.kmeans_chunked` (big pools) instead of `triplets.kmeans`
+                  progress:bool=False
+                 ) -> np.ndarray:
+    "k-means labels (n,) of a pool, computed once and shared by the AligNet and UnAligNet triplets (`sampling='shared'`)."
+    if stream:
+        from align_nb.scale import kmeans_chunked
+        return kmeans_chunked(np.asarray(embeddings, np.float32), int(k), seed=seed, progress=progress)[0]
+    from align_nb.triplets import kmeans
+    return kmeans(embeddings, int(k), seed=seed)[0]
 
 # %% ../nbs/13_realexp.ipynb #f065fb8c
 def pool_triplets(path, # an official AligNet `.npz`

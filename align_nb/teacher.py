@@ -188,7 +188,7 @@ def calibrate_temperature(sims, # (n, 3) pair similarities [s01, s02, s12] (befo
     r = minimize_scalar(nll, bounds=(np.log(bounds[0]), np.log(bounds[1])), method='bounded', options={'xatol': 1e-6})
     return float(np.exp(r.x))
 
-# %% ../nbs/06_teacher.ipynb #5e0c1d95
+# %% ../nbs/06_teacher.ipynb #d9a7fe3d
 def _torch_sims(F_, W, b, items):
     x = F_[items] @ W + b  # (B, 3, p)
     return _stack3(x)
@@ -203,6 +203,7 @@ def fit_teacher(features, # (n_items, p) raw features of the items the trials in
                 val:Trials, # held-out human trials (early stopping and temperature calibration)
                 targets:str='hard', # 'hard' (human choices), 'empirical' (repeated answer distributions), 'model' (model_probs)
                 model_probs=None, # (len(train), 3) pair probabilities [P(odd=2), P(odd=1), P(odd=0)] for targets='model'
+                val_probs=None, # (len(val), 3) human answer distributions per *position* for the val trials (e.g. several participants' votes): early-stopping loss and temperature use them instead of `val.odd`
                 alpha:float=0.1, # weight of the local contrastive term
                 lam:float=0.1, # weight of the identity regulariser ‖W − mean(diag W) I‖²_F
                 sigma:float=1e-3, # init W = sigma·I, b = sigma·1
@@ -228,6 +229,12 @@ def fit_teacher(features, # (n_items, p) raw features of the items the trials in
     train.validate(n_items); val.validate(n_items)
     if targets not in ('hard', 'empirical', 'model'): raise AlignNbError(f"fit_teacher: targets must be 'hard', 'empirical' or 'model', got {targets!r}")
     if monitor not in ('loss', 'acc'): raise AlignNbError(f"fit_teacher: monitor must be 'loss' or 'acc', got {monitor!r}")
+    vtgt = np.eye(3)[val.odd]  # per position
+    if val_probs is not None:
+        vtgt = check_finite(np.asarray(val_probs, np.float64), 'val_probs')
+        if vtgt.shape != (len(val), 3): raise AlignNbError(f'fit_teacher: val_probs must have shape ({len(val)}, 3) aligned with val, got {vtgt.shape}')
+        bad = np.flatnonzero((vtgt < 0).any(1) | (np.abs(vtgt.sum(1) - 1) > 1e-3))
+        if len(bad): raise AlignNbError(f'val_probs: row {bad[0]}: expected non-negative probabilities summing to 1, got {vtgt[bad[0]].tolist()}')
     if targets == 'hard':
         items, tgt = train.items, np.eye(3)[2 - train.odd]
     elif targets == 'empirical':
@@ -257,7 +264,7 @@ def fit_teacher(features, # (n_items, p) raw features of the items the trials in
     def val_eval():
         with torch.no_grad():
             s = torch.cat([_torch_sims(F_, W, b, vit[i:i + 8192]) for i in range(0, len(vit), 8192)]).cpu().numpy().astype(np.float64)
-        loss = float(-_log_softmax(s)[np.arange(len(s)), 2 - val.odd].mean())
+        loss = float(-(vtgt[:, ::-1] * _log_softmax(s)).sum(1).mean())
         return loss, float(_correct(s, val.odd).mean())
 
     rows, best, best_state, bad_epochs = [], None, None, 0
@@ -293,11 +300,11 @@ def fit_teacher(features, # (n_items, p) raw features of the items the trials in
     hist = pd.DataFrame(rows); hist['best'] = hist.epoch == best_ep
     info = dict(targets=targets, alpha=alpha, lam=lam, sigma=sigma, tau_local=tau_local, local=use_local, lr=lr,
                 batch_size=batch_size, max_epochs=max_epochs, patience=patience, monitor=monitor, seed=seed,
-                best_epoch=int(best_ep), epochs_run=int(hist.epoch.max()), n_train=len(items), n_val=len(val),
+                best_epoch=int(best_ep), epochs_run=int(hist.epoch.max()), n_train=len(items), n_val=len(val), val_targets='hard' if val_probs is None else 'soft',
                 features_hash=hash_arrays(feats))
     teacher = Teacher(Wb.cpu().numpy(), bb.cpu().numpy(), np.array(mean), np.array(std), info=info, source='fit_teacher')
     if calibrate:
-        teacher.temperature = calibrate_temperature(triplet_similarities(teacher.transform(feats), val.items), odd=val.odd)
+        teacher.temperature = calibrate_temperature(triplet_similarities(teacher.transform(feats), val.items), probs=vtgt)
     teacher.info['temperature'] = teacher.temperature
     return teacher, hist
 

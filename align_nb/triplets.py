@@ -13,7 +13,8 @@ from .core import AlignNbError, check_finite, hash_arrays, load_json, save_json,
 from .teacher import triplet_similarities
 
 # %% auto #0
-__all__ = ['SCHEMES', 'kmeans', 'AlignetTriplets', 'n_possible', 'group_layout', 'sample_triplets', 'generate_triplets']
+__all__ = ['SCHEMES', 'SAMPLINGS', 'kmeans', 'AlignetTriplets', 'n_possible', 'group_layout', 'sample_triplets',
+           'generate_triplets', 'variant_triplets', 'compare_variants']
 
 # %% ../nbs/07_triplets.ipynb #a046733a
 def kmeans(embeddings, # (n, p) embeddings to cluster
@@ -291,3 +292,58 @@ def generate_triplets(embeddings, # (n, p) teacher-transformed pool embeddings (
                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
     return AlignetTriplets(ids[trip], (s / temperature).astype(np.float32), trip, man,
                            groups[trip] if scheme != 'random' else None, source=f'generate_triplets({scheme})')
+
+# %% ../nbs/07_triplets.ipynb #3ee9856a
+SAMPLINGS = ('shared', 'per_teacher')
+
+def variant_triplets(embeddings:dict, # variant name -> (n, p) pool embeddings of its teacher, e.g. {'alignet': ..., 'unalignet': ...}; the first is clustered under 'shared'
+                     n_triplets:int, # number of distinct triplets per variant
+                     scheme:str='cluster_border', # a name from `SCHEMES`
+                     labels=None, # (n,) classes for the class schemes
+                     k=None, # clusters for the cluster schemes: an int (k-means) or (n,) cluster labels (then shared by every variant)
+                     sampling:str='shared', # 'shared': one clustering and one set of triplets for all variants; 'per_teacher': each clusters its own embeddings
+                     teachers:dict=None, # variant name -> `Teacher` (its temperature and hash go to the manifest)
+                     temperatures:dict=None, # variant name -> temperature (default: the teacher's, else 1)
+                     similarity:str='dot', # teacher similarity: 'dot' (AligNet) or 'cosine'
+                     seed:int=0, # seed of k-means and sampling (the same for every variant)
+                     ids=None, # (n,) image ids stored as `filenames`
+                     max_tries:int=100, # sampling rounds before giving up
+                     progress:bool=True # progress bars
+                    ) -> dict:
+    "AligNet triplets of several teachers over one pool: variant name -> `AlignetTriplets`, each ordered so image 2 is its own teacher's odd one out."
+    if sampling not in SAMPLINGS: raise AlignNbError(f'variant_triplets: sampling must be one of {SAMPLINGS}, got {sampling!r}')
+    if not embeddings: raise AlignNbError('variant_triplets: give at least one variant embedding')
+    names = list(embeddings); teachers = teachers or {}; temperatures = temperatures or {}
+    kk, clustered_on = k, None
+    if 'cluster' in scheme and k is not None and np.ndim(k) == 0:
+        if sampling == 'shared':
+            kk = kmeans(check_finite(np.asarray(embeddings[names[0]]), f'embeddings of {names[0]!r}'), int(k), seed=seed)[0]
+            clustered_on = names[0]
+    elif 'cluster' in scheme and k is not None: clustered_on = 'given labels'
+    out = {}
+    for v in names:
+        t = generate_triplets(embeddings[v], n_triplets, scheme, labels=labels, k=kk, temperature=temperatures.get(v), similarity=similarity,
+                              seed=seed, ids=ids, teacher=teachers.get(v), max_tries=max_tries, progress=progress)
+        if clustered_on is not None and np.ndim(k) == 0: t.manifest['k'] = int(k)
+        t.manifest.update(sampling=sampling, variant=v, clustered_on=clustered_on if clustered_on is not None else (v if 'cluster' in scheme else None))
+        out[v] = t
+    return out
+
+def compare_variants(a:AlignetTriplets, # one variant's triplets (e.g. AligNet)
+                     b:AlignetTriplets, # another's (e.g. UnAligNet) over the same pool
+                     emb_a=None, # (n, p) pool embeddings of a's teacher (for the cross-teacher agreement)
+                     emb_b=None, # (n, p) pool embeddings of b's teacher
+                     similarity:str='dot' # teacher similarity
+                    ) -> dict:
+    "How two variants' triplets relate: shares of identical image sets (row by row and over the files), odd-one-out agreement on common triplets, and each teacher's agreement with the other's labels."
+    n = int(max(a.indices.max(), b.indices.max())) + 1
+    key = lambda t: (np.sort(t.indices, 1) @ np.array([n * n, n, 1], dtype=object)).astype(object) if n ** 3 >= 2 ** 62 else np.sort(t.indices, 1) @ np.array([n * n, n, 1], np.int64)
+    ka, kb = key(a), key(b)
+    m = min(len(a), len(b))
+    common, ia, ib = np.intersect1d(ka, kb, return_indices=True)
+    out = dict(n_a=len(a), n_b=len(b), same_set_same_row=float(np.mean(ka[:m] == kb[:m])), shared_sets=float(len(common) / len(a)),
+               odd_agreement_common=float(np.mean(a.indices[ia, 2] == b.indices[ib, 2])) if len(common) else float('nan'))
+    if emb_a is not None and emb_b is not None:
+        out['b_teacher_agrees_on_a'] = float(np.mean(triplet_similarities(emb_b, a.indices, similarity).argmax(1) == 0))
+        out['a_teacher_agrees_on_b'] = float(np.mean(triplet_similarities(emb_a, b.indices, similarity).argmax(1) == 0))
+    return out

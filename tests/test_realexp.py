@@ -186,3 +186,26 @@ def test_real_plan_end_to_end_quick(tmp_path):
     assert t[t.measure == 'RSA Spearman r (vs pooled RDM)'].ceiling_upper.isna().all()  # the ceiling sits with the participant mean only
     assert t.triplet_val_acc.notna().sum() == 4  # the two students, two rows each
     assert (jobs[0].run_dir / 'triplets' / 'alignet' / 'train.npz').is_file() and (jobs[1].run_dir / 'training.png').is_file()
+
+
+def test_dry_run_lists_bad_teacher_targets_sampling_and_human_embedding(tmp_path):
+    "teacher_targets / sampling / human_embedding of a FullScaleConfig are checked by the dry run, one problem line each."
+    cfg = FullScaleConfig(things_ids=str(tmp_path / 'ids.txt'), teacher_targets='oracle', sampling='twice',
+                          human_embedding=str(tmp_path / 'vice_missing.npy'), students=('resnet10t',))
+    rep = dry_run(cfg, raise_on_error=False)
+    probs = rep['problems']
+    assert any(p.startswith('teacher_targets:') and "'oracle'" in p for p in probs), probs
+    assert any(p.startswith('sampling:') and "'twice'" in p for p in probs), probs
+    assert any(p.startswith('human_embedding:') and 'vice_missing.npy' in p for p in probs), probs
+    ok = dry_run(FullScaleConfig(things_ids=str(tmp_path / 'ids.txt'), students=('resnet10t',)), raise_on_error=False)['problems']
+    assert not any(p.split(':')[0] in ('teacher_targets', 'sampling', 'human_embedding') for p in ok)
+    assert FullScaleConfig().teacher_targets == 'model' and FullScaleConfig().sampling == 'shared'
+
+
+@needs_data
+def test_mur92_teacher_validation_uses_participants_choice_distributions():
+    from align_nb.realexp import mur92_teacher_data
+    td, _ = mur92_teacher_data(DATA, seed=0)
+    assert td.targets == 'model' and td.val_probs.shape == (len(td.val), 3)
+    assert np.allclose(td.val_probs.sum(1), 1) and ((td.val_probs > 0) & (td.val_probs < 1)).any()  # distributions, not argmax labels
+    assert td.info['teacher_val_targets'] == "participants' choice distributions"

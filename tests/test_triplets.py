@@ -181,3 +181,30 @@ def test_unalignet_is_the_same_call_with_identity_embeddings(pool):
     un = generate_triplets(t0.transform(emb), 100, 'cluster_border', k=4, teacher=t0, progress=False)
     assert len(un) == 100 and un.manifest['teacher_hash'] == t0.content_hash()
     check_property('cluster_border', un.groups)
+
+
+def test_shared_sampling_labels_the_same_triplets_by_each_teacher():
+    "AligNet vs UnAligNet differ only in the teacher: one clustering (of the first teacher), one triplet set, each file ordered by its own teacher."
+    import numpy as np
+    from align_nb.teacher import triplet_similarities
+    from align_nb.triplets import variant_triplets, compare_variants
+    rng = np.random.default_rng(3)
+    cls = np.repeat(np.arange(8), 30)
+    e_al = rng.normal(0, 2, (8, 10))[cls] + rng.normal(0, 1, (240, 10))
+    e_un = rng.normal(0, 1, (240, 10)) + 0.3 * e_al  # a teacher that sees the classes only weakly
+    sh = variant_triplets({'alignet': e_al, 'unalignet': e_un}, 800, 'cluster_border', k=8, progress=False)
+    pt = variant_triplets({'alignet': e_al, 'unalignet': e_un}, 800, 'cluster_border', k=8, sampling='per_teacher', progress=False)
+    assert np.array_equal(np.sort(sh['alignet'].indices, 1), np.sort(sh['unalignet'].indices, 1))
+    for v, e in (('alignet', e_al), ('unalignet', e_un)):
+        s = triplet_similarities(e, sh[v].indices)
+        assert (s[:, 0] >= s[:, 1:].max(1)).all()  # image 2 = this file's own teacher's odd one out
+        assert np.allclose(sh[v].similarities, s, atol=1e-3)
+    # the UnAligNet rows reorder the AligNet rows where the teachers disagree, and only there
+    moved = (sh['alignet'].indices[:, 2] != sh['unalignet'].indices[:, 2])
+    agree = triplet_similarities(e_un, sh['alignet'].indices).argmax(1) == 0
+    assert np.array_equal(moved, ~agree) and 0 < moved.mean() < 1
+    c_sh = compare_variants(sh['alignet'], sh['unalignet'], e_al, e_un)
+    c_pt = compare_variants(pt['alignet'], pt['unalignet'], e_al, e_un)
+    assert c_sh['same_set_same_row'] == 1.0 and c_sh['shared_sets'] == 1.0
+    assert c_pt['shared_sets'] < 0.2 and np.isclose(c_sh['odd_agreement_common'], agree.mean())
+    assert sh['unalignet'].manifest['clustered_on'] == 'alignet' and pt['unalignet'].manifest['clustered_on'] == 'unalignet'
