@@ -354,7 +354,7 @@ def load_mur92(folder, # folder holding Kriegeskorte_Neuron2008_supplementalData
     ims = ArrayImages(np.stack(imgs), ids=[f'mur92_{i:02d}' for i in range(len(stim))], labels=lab)
     return Mur92(ims, np.stack(rdms), subjects, labels, cv)
 
-# %% ../nbs/09_realdata.ipynb #21cb7d31
+# %% ../nbs/09_realdata.ipynb #4e643fbf
 def _tri_n(m):
     "n with n(n-1)/2 == m, or None."
     n = int(round((1 + np.sqrt(1 + 8 * m)) / 2))
@@ -454,7 +454,11 @@ def _matrix_frame(df, where, index_col='auto', header='auto'):
 
 def _read_text_matrix(path, index_col='auto', header='auto'):
     "A delimited numeric matrix (optionally compressed) with an optional header row and label column; returns (array, row labels or None, notes)."
-    return _matrix_frame(_text_frame(_open_text(path, 'load_rdms'), path), path, index_col, header)
+    a, labels, notes = _matrix_frame(_text_frame(_open_text(path, 'load_rdms'), path), path, index_col, header)
+    if a.ndim == 2 and a.shape[1] == a.shape[0] + 1 and labels is None:
+        raise AlignNbError(f'{path}: {a.shape[0]} rows of {a.shape[1]} numbers: the first column is probably an id column (pass index_col=0), '
+                           'or the last a trailing value')
+    return a, labels, notes
 
 DIAGONALS = ('check', 'zero')
 

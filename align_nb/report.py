@@ -224,7 +224,7 @@ def score_part(features, # (n_items, d) features of the part's items
                  score=r['rho_subject_mean'], ci_lo=r['rho_subject_mean_ci'][0], ci_hi=r['rho_subject_mean_ci'][1], ci_over=r['ci_over'],
                  noise_ceiling=r['noise_ceiling_lower'], noise_ceiling_upper=r['noise_ceiling_upper'], chance=0.0, n=r['n_subjects'])]
 
-# %% ../nbs/17_report.ipynb #a85ff7d2
+# %% ../nbs/17_report.ipynb #6c4ef6d1
 def _features_for(model, part, cache, opts):
     from align_nb.features import extract_features
     from align_nb.backbones import make_transform
@@ -307,7 +307,8 @@ def evaluate_model(model, # a model name ('cifar_resnet20', 'pixels', 'random:re
 
 def write_report(table, # the tidy table of `evaluate_model` / `report_card`
                  run_dir, # folder to write into
-                 info:dict=None # what was run (recorded in report.json with provenance)
+                 info:dict=None, # what was run (recorded in report.json with provenance)
+                 complete:bool=True # write the completion mark (False inside a runner job: the runner marks the folder)
                 ) -> Path:
     "Write report.csv, report.md, report_card.png and report.json (provenance, options, datasets), then mark the folder complete."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
@@ -320,20 +321,22 @@ def write_report(table, # the tidy table of `evaluate_model` / `report_card`
         'noise_ceiling': 'odd-one-out / anchored: mean majority share of repeated triplets/questions; rdm: rsatoolbox lower bound',
         'noise_ceiling_upper': 'rdm: rsatoolbox upper bound', 'chance': 'score of a random guess',
         'baseline_*': 'the same measure for the baseline model named in baseline_*_model'}), indent=1)
-    mark_complete(run_dir, what='report card', rows=len(table))
+    if complete: mark_complete(run_dir, what='report card', rows=len(table))
     return run_dir
 
 def report_markdown(table) -> str:
     "The table as Markdown (scores with their interval and unit)."
     f = lambda v: '' if v is None or (isinstance(v, float) and not np.isfinite(v)) else f'{v:.3f}'
-    lines = ['| model | dataset | level | measure | score [95% CI] | CI over | noise ceiling | chance | ' +
-             ' | '.join(c for c in table.columns if c.startswith('baseline_') and not c.endswith('_model')) + ' | note |']
+    bcols = [c for c in table.columns if c.startswith('baseline_') and not c.endswith('_model')]
+    bnames = [str(table[c + '_model'].dropna().iloc[0]) if c + '_model' in table and table[c + '_model'].notna().any() else c[9:] for c in bcols]
+    lines = ['| model | dataset | level | measure | score [95% CI] | CI over | noise ceiling | chance | ' + ''.join(f'{b} | ' for b in bnames) + 'note | seconds |']
     lines.append('|' + '---|' * (lines[0].count('|') - 1))
     for _, r in table.iterrows():
         sc = f"{f(r.score)} [{f(r.ci_lo)}, {f(r.ci_hi)}]" if np.isfinite(r.score) else ''
         nc = f(r.noise_ceiling) + (f'-{f(r.noise_ceiling_upper)}' if isinstance(r.noise_ceiling_upper, float) and np.isfinite(r.noise_ceiling_upper) else '')
-        bl = ' | '.join(f(r[c]) for c in table.columns if c.startswith('baseline_') and not c.endswith('_model'))
-        lines.append(f"| {r.model} | {r.dataset} | {r.level} | {r.measure or ''} | {sc} | {r.ci_over if isinstance(r.ci_over, str) else ''} | {nc} | {f(r.chance)} | {bl} | {r.note if isinstance(r.note, str) else ''} |")
+        bl = ''.join(f'{f(r[c])} | ' for c in bcols)
+        sec = f'{r.seconds:.1f}' if isinstance(r.seconds, float) and np.isfinite(r.seconds) else ''
+        lines.append(f"| {r.model} | {r.dataset} | {r.level} | {r.measure or ''} | {sc} | {r.ci_over if isinstance(r.ci_over, str) else ''} | {nc} | {f(r.chance)} | {bl}{r.note if isinstance(r.note, str) else ''} | {sec} |")
     return '\n'.join(lines) + '\n'
 
 def plot_report_card(table, # tidy table (one or more models)
@@ -371,6 +374,7 @@ def plot_report_card(table, # tidy table (one or more models)
 def report_card(models, # list of model names (or objects)
                 datasets='toyworld,mur92,things', # as in `evaluate_model`
                 run_dir=None, # folder for the combined card (default <runs>/report/card); False: write nothing
+                complete:bool=True, # mark the combined folder complete (False inside a runner job)
                 **kw # further `evaluate_model` options (baselines, n_boot, ...)
                ):
     "The report card of several models in one table (each model also gets its own run folder under `run_dir`)."
@@ -378,5 +382,5 @@ def report_card(models, # list of model names (or objects)
     root = Path(run_dir) if run_dir else default_runs_dir() / 'report' / 'card'
     tabs = [evaluate_model(m, datasets, run_dir=False if run_dir is False else root / re.sub(r'[^A-Za-z0-9_.-]+', '_', model_label(m)), **kw) for m in models]
     table = pd.concat(tabs, ignore_index=True)
-    if run_dir is not False: write_report(table, root, dict(models=[model_label(m) for m in models], options={k: str(v) for k, v in kw.items()}))
+    if run_dir is not False: write_report(table, root, dict(models=[model_label(m) for m in models], options={k: str(v) for k, v in kw.items()}), complete)
     return table
