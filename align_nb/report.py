@@ -224,7 +224,7 @@ def score_part(features, # (n_items, d) features of the part's items
                  score=r['rho_subject_mean'], ci_lo=r['rho_subject_mean_ci'][0], ci_hi=r['rho_subject_mean_ci'][1], ci_over=r['ci_over'],
                  noise_ceiling=r['noise_ceiling_lower'], noise_ceiling_upper=r['noise_ceiling_upper'], chance=0.0, n=r['n_subjects'])]
 
-# %% ../nbs/17_report.ipynb #6c4ef6d1
+# %% ../nbs/17_report.ipynb #885ea7a5
 def _features_for(model, part, cache, opts):
     from align_nb.features import extract_features
     from align_nb.backbones import make_transform
@@ -242,7 +242,8 @@ def _score_model(model, parts, opts, log) -> list:
         t0 = time.time()
         if part.get('note') or (part.get('images') is None and part.get('features') is None):
             rows.append(dict(dataset=part['name'], kind=part['kind'], level=part.get('level') or 'all', measure=None, score=np.nan,
-                             note=part.get('note') or 'skipped: no images and no features')); continue
+                             note=part.get('note') or 'skipped: no images and no features'))
+            log(f"  {part['name']}: {rows[-1]['note']}"); continue
         try:
             x = _features_for(model, part, cache, opts)
             got = score_part(x, part, opts['n_boot'], opts['seed'], opts['metric'])
@@ -328,7 +329,7 @@ def report_markdown(table) -> str:
     "The table as Markdown (scores with their interval and unit)."
     f = lambda v: '' if v is None or (isinstance(v, float) and not np.isfinite(v)) else f'{v:.3f}'
     bcols = [c for c in table.columns if c.startswith('baseline_') and not c.endswith('_model')]
-    bnames = [str(table[c + '_model'].dropna().iloc[0]) if c + '_model' in table and table[c + '_model'].notna().any() else c[9:] for c in bcols]
+    bnames = ['baseline: ' + ('random weights, same architecture' if c == 'baseline_random' else c[9:]) for c in bcols]
     lines = ['| model | dataset | level | measure | score [95% CI] | CI over | noise ceiling | chance | ' + ''.join(f'{b} | ' for b in bnames) + 'note | seconds |']
     lines.append('|' + '---|' * (lines[0].count('|') - 1))
     for _, r in table.iterrows():
@@ -336,7 +337,7 @@ def report_markdown(table) -> str:
         nc = f(r.noise_ceiling) + (f'-{f(r.noise_ceiling_upper)}' if isinstance(r.noise_ceiling_upper, float) and np.isfinite(r.noise_ceiling_upper) else '')
         bl = ''.join(f'{f(r[c])} | ' for c in bcols)
         sec = f'{r.seconds:.1f}' if isinstance(r.seconds, float) and np.isfinite(r.seconds) else ''
-        lines.append(f"| {r.model} | {r.dataset} | {r.level} | {r.measure or ''} | {sc} | {r.ci_over if isinstance(r.ci_over, str) else ''} | {nc} | {f(r.chance)} | {bl}{r.note if isinstance(r.note, str) else ''} | {sec} |")
+        lines.append(f"| {r.model} | {r.dataset} | {r.level} | {r.measure if isinstance(r.measure, str) else ''} | {sc} | {r.ci_over if isinstance(r.ci_over, str) else ''} | {nc} | {f(r.chance)} | {bl}{r.note if isinstance(r.note, str) else ''} | {sec} |")
     return '\n'.join(lines) + '\n'
 
 def plot_report_card(table, # tidy table (one or more models)
@@ -363,7 +364,8 @@ def plot_report_card(table, # tidy table (one or more models)
         if np.isfinite(float(r.noise_ceiling if r.noise_ceiling is not None else np.nan)): ax.plot([r.noise_ceiling] * 2, [i - 0.1, i + 0.8], color='g', lw=2)
         ax.plot([r.chance] * 2, [i - 0.1, i + 0.8], color='gray', ls='--', lw=1)
     ax.set_yticks([i + 0.4 - h / 2 for i in range(len(keys))]); ax.set_yticklabels([f'{d} / {l}' for d, l in keys])
-    ax.invert_yaxis(); ax.set_xlabel('score (accuracy or Spearman rho; see the table); green: noise ceiling, dashed: chance')
+    ax.invert_yaxis(); ax.set_xlabel('score (accuracy or Spearman rho: see the table)')
+    ax.set_title('bars: score with 95% interval; green: noise ceiling; dashed: chance', fontsize=9)
     ax.legend(loc='lower right', fontsize=7); fig.tight_layout()
     if path is not None:
         from align_nb.core import atomic_path
