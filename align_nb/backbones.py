@@ -15,7 +15,7 @@ __all__ = ['BASELINE_NAMES', 'RESIZES', 'POOLINGS', 'TOY_BACKBONES', 'TOY_INPUT_
            'save_backbone', 'load_backbone_file', 'data_config', 'ImageTransform', 'make_transform', 'find_module',
            'pool_output', 'list_layers', 'pooled_features', 'images_to_tensor', 'pretrain_backbone']
 
-# %% ../nbs/03_backbones.ipynb #75636e74
+# %% ../nbs/03_backbones.ipynb #b1b26127
 BASELINE_NAMES = ('pixels', 'random:<name>')  # accepted wherever a model name is (see `align_nb.report`)
 
 def _check_name(name):
@@ -25,8 +25,10 @@ def _check_name(name):
     if name.startswith(('hf-hub:', 'hf_hub:', 'local-dir:')): return
     if not timm.is_model(name):
         own = ['pixels'] + [f'cifar_resnet{d}' for d in align_nb.realdata.CIFAR_DEPTHS]
-        close = difflib.get_close_matches(name.split('.')[0], own + timm.list_models(), n=5, cutoff=0.6)
-        hint = f'; close timm names: {", ".join(close)}' if close else ' (see timm.list_models())'
+        close = difflib.get_close_matches(name.split('.')[0], own + [n for n in timm.list_models() if n not in own], n=5, cutoff=0.6)
+        try: close = [f'cifar_resnet{align_nb.realdata._cifar_depth(name)}'] + [c for c in close if not c.startswith('cifar_resnet')]  # 'resnet20' -> the CIFAR net
+        except AlignNbError: pass
+        hint = f'; close names (timm and this package: pixels, random:<name>, cifar_resnet20/32/44/56): {", ".join(close)}' if close else ' (see timm.list_models())'
         raise AlignNbError(f'unknown timm model name {name!r}{hint}')
 
 def _sidecar(path) -> Path:
