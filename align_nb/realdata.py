@@ -569,7 +569,7 @@ def load_rdms(path, # .mat, .npy, .npz, delimited text (.csv / .tsv / .txt, also
     res = (out,) + ((names,) if return_names else ()) + ((labels,) if return_labels else ())
     return res if len(res) > 1 else out
 
-# %% ../nbs/09_realdata.ipynb #8900fecd
+# %% ../nbs/09_realdata.ipynb #03186694
 TABLE_TYPES = ('.csv', '.tsv', '.txt', '.dat', '.json', '.jsonl', '.ndjson')
 
 def _table_frame(path, header):
@@ -607,7 +607,8 @@ def load_triplet_table(path, # delimited text or JSON (records / columns / lines
                        n_items:int=None, # number of items (indices are checked against it)
                        header='auto', # True / False / 'auto' (a first row that is not numeric is a header)
                        task:str='odd-one-out', # 'odd-one-out' (-> `Trials`) or 'anchored' (-> `AnchoredTriplets`: which of two is closer to a reference)
-                       count_col=None # column of vote counts: each row stands for that many identical answers (rows with 0 are dropped, and say so)
+                       count_col=None, # vote counts: one column (each row stands for that many identical answers), or one column per choice (odd-one-out: 3, votes for each position as the odd one out; anchored: 2, votes for each candidate)
+                       ids=None # item names (e.g. image file names) when the table names items instead of numbering them; a name matches with or without its extension
                       ):
     "A triplet table in any column layout as `Trials` (0-based items, odd = position 0-2) or `AnchoredTriplets` ([reference, chosen, other]); errors name file and line."
     import pandas as pd
@@ -639,13 +640,66 @@ def load_triplet_table(path, # delimited text or JSON (records / columns / lines
     def ints(s, what):
         v = pd.to_numeric(s, errors='coerce')
         bad = np.flatnonzero(v.isna().to_numpy() | (v.to_numpy() != np.round(v.to_numpy())))
-        if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: {what} must be an integer, got {s.iloc[bad[0]]!r}')
+        if len(bad):
+            hint = ' (the table names its items: pass ids=, the item names in index order)' if ids is None and 'item' in what else ''
+            raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: {what} must be an integer, got {s.iloc[bad[0]]!r}{hint}')
         return v.to_numpy().astype(np.int64)
-    if len(item_cols) != 3: raise AlignNbError(f'load_triplet_table: item_cols needs 3 columns, got {item_cols!r}')
-    items = np.stack([ints(col(c, f'item {j}'), f'item {j}') for j, c in enumerate(item_cols)], 1) - base
+    name_of = None
+    if ids is not None:
+        name_of = {}
+        for i, n in enumerate(map(str, ids)):
+            for key in (n, Path(n).stem if Path(n).suffix else None):
+                if key is not None and name_of.setdefault(key, i) != i: raise AlignNbError(f'load_triplet_table: ids: the name {key!r} is given twice (items {name_of[key]} and {i})')
+    def item_ints(s, what):
+        "0-based item indices of a column of numbers (`base`) or of names (`ids`)."
+        if name_of is None: return ints(s, what) - base
+        vals = s.astype(str).str.strip().to_numpy()
+        out = np.array([name_of.get(v, name_of.get(Path(v).stem, -1)) for v in vals], np.int64)
+        bad = np.flatnonzero(out < 0)
+        if len(bad):
+            import difflib
+            v = vals[bad[0]]; close = difflib.get_close_matches(v, list(name_of), n=3)
+            raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: {what} {v!r} is not one of the {len(ids)} ids (close: {close or "none"})')
+        return out
+    if isinstance(item_cols, str):  # one column holding the triplet as a list, e.g. JSON [12, 40, 7]
+        import ast
+        cells = col(item_cols, 'the triplet')
+        parsed = []
+        for r, v in enumerate(cells):
+            try: t = ast.literal_eval(v) if isinstance(v, str) else v
+            except (ValueError, SyntaxError): t = None
+            if not isinstance(t, (list, tuple)) or len(t) != 3: raise AlignNbError(f'{path}: {what_row} {r + line0}: column {item_cols!r} must hold a list of 3 items, got {v!r}')
+            parsed.append([str(x) for x in t])
+        cols3 = [pd.Series([p[j] for p in parsed]) for j in range(3)]
+        items = np.stack([item_ints(c, f'item {j}') for j, c in enumerate(cols3)], 1)
+    else:
+        if len(item_cols) != 3: raise AlignNbError(f'load_triplet_table: item_cols needs 3 columns (or one column of lists), got {item_cols!r}')
+        items = np.stack([item_ints(col(c, f'item {j}'), f'item {j}') for j, c in enumerate(item_cols)], 1)
     lim = n_items if n_items is not None else np.iinfo(np.int64).max
     bad = np.flatnonzero((items < 0).any(1) | (items >= lim).any(1))
     if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: item out of range {base}..{(n_items - 1 + base) if n_items else "n"}: {(items[bad[0]] + base).tolist()}')
+    per_choice = count_col is not None and not isinstance(count_col, (str, int))
+    if per_choice:  # votes per choice: expand every row into one answer per vote
+        want = 2 if task == 'anchored' else 3
+        if len(count_col) != want: raise AlignNbError(f'load_triplet_table: count_col with one column per choice needs {want} columns for task={task!r}, got {count_col!r}')
+        cnt = np.stack([ints(col(c, f'the vote count {j}'), f'the vote count {j}') for j, c in enumerate(count_col)], 1)
+        bad = np.flatnonzero((cnt < 0).any(1))
+        if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: vote counts must be >= 0, got {cnt[bad[0]].tolist()}')
+        rows = np.repeat(np.repeat(np.arange(len(items)), want), cnt.ravel())
+        choice = np.tile(np.arange(want), len(items)).repeat(cnt.ravel())
+        if (cnt.sum(1) == 0).any(): print(f'load_triplet_table {path}: {int((cnt.sum(1) == 0).sum())} row(s) with no votes dropped')
+        extra0 = {}
+        for k, c in (('subject', subject_col), ('rt', rt_col), ('kind', kind_col)):
+            if c is not None: s_ = col(c, k); extra0[k] = (pd.to_numeric(s_, errors='coerce').to_numpy() if k == 'rt' else s_.to_numpy())[rows]
+        it = items[rows]
+        try:
+            if task == 'anchored':
+                o = 1 + choice
+                return AnchoredTriplets(np.stack([it[:, 0], it[np.arange(len(it)), o], it[np.arange(len(it)), 3 - o]], 1), source=str(path), **extra0)
+            return Trials(it, choice, source=str(path), **extra0)
+        except AlignNbError as e:
+            m = re.search(r'row (\d+)', str(e))
+            raise AlignNbError(str(e).replace(f'row {m.group(1)}', f'{what_row} {int(rows[int(m.group(1))]) + line0}') if m else str(e)) from None
     if task == 'anchored':
         if odd == 'last': o = np.ones(len(items), np.int64)  # [reference, chosen, other]
         elif odd == 'position':
@@ -653,7 +707,7 @@ def load_triplet_table(path, # delimited text or JSON (records / columns / lines
             bad = np.flatnonzero((o < 1) | (o > 2))
             if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: the chosen position must be {1 + base} or {2 + base} (a candidate, not the reference), got {o[bad[0]] + base}')
         else:
-            ch = ints(col(odd_col, 'the chosen item'), 'the chosen item') - base
+            ch = item_ints(col(odd_col, 'the chosen item'), 'the chosen item')
             hit = items[:, 1:] == ch[:, None]
             bad = np.flatnonzero(hit.sum(1) != 1)
             if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: the chosen item {ch[bad[0]] + base} is not one of the candidates {(items[bad[0], 1:] + base).tolist()}')
@@ -665,7 +719,7 @@ def load_triplet_table(path, # delimited text or JSON (records / columns / lines
         bad = np.flatnonzero((o < 0) | (o > 2))
         if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: odd-one-out position must be {base}..{2 + base}, got {o[bad[0]] + base}')
     else:
-        ch = ints(col(odd_col, 'the chosen item'), 'the chosen item') - base
+        ch = item_ints(col(odd_col, 'the chosen item'), 'the chosen item')
         hit = items == ch[:, None]
         bad = np.flatnonzero(hit.sum(1) != 1)
         if len(bad): raise AlignNbError(f'{path}: {what_row} {bad[0] + line0}: the chosen item {ch[bad[0]] + base} is not one of the triplet {(items[bad[0]] + base).tolist()}')

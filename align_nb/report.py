@@ -123,7 +123,7 @@ def load_spec(spec, # a spec file (.json / .yaml / .yml), a list of entries, a b
     if dup: raise AlignNbError(f'{where}: dataset names must be unique, repeated: {dup} (set name:)')
     return out
 
-# %% ../nbs/17_report.ipynb #88850f1f
+# %% ../nbs/17_report.ipynb #2861f54f
 def _image_set(e, background, n_items=None):
     from align_nb.data import FileImages, IMAGE_EXTS, image_folder
     if 'image_list' in e:
@@ -182,12 +182,15 @@ def load_dataset(entry:dict, # one entry of `load_spec`
     part = dict(name=e['name'], kind=e['kind'], level=e.get('level'), images=None, source='')
     if e['kind'] == 'rdm':
         part['human'] = realdata.load_rdms(e['rdms'], **dict(e.get('rdm_options') or {}, verbose=False)); part['source'] = e['rdms']
-    else:
-        opts = dict(e.get('triplet_options') or {})
-        if e['kind'] == 'anchored': opts['task'] = 'anchored'
-        part['human'] = realdata.load_triplet_table(e['triplets'], **opts); part['source'] = e['triplets']
     if 'features' in e: part['features'] = _features_file(e['features'])
     else: part['images'] = _image_set(e, bg)
+    if e['kind'] != 'rdm':
+        opts = dict(e.get('triplet_options') or {})
+        if e['kind'] == 'anchored': opts['task'] = 'anchored'
+        if opts.get('ids') == 'images':  # the table names its items by image file name
+            if part['images'] is None: raise AlignNbError(f"{e['name']}: triplet_options ids: 'images' needs images")
+            opts['ids'] = [p.name for p in part['images'].paths]
+        part['human'] = realdata.load_triplet_table(e['triplets'], **opts); part['source'] = e['triplets']
     n = len(part['features']) if part.get('features') is not None else len(part['images'])
     h = part['human']
     if e['kind'] == 'rdm':
@@ -224,14 +227,15 @@ def score_part(features, # (n_items, d) features of the part's items
                  score=r['rho_subject_mean'], ci_lo=r['rho_subject_mean_ci'][0], ci_hi=r['rho_subject_mean_ci'][1], ci_over=r['ci_over'],
                  noise_ceiling=r['noise_ceiling_lower'], noise_ceiling_upper=r['noise_ceiling_upper'], chance=0.0, n=r['n_subjects'])]
 
-# %% ../nbs/17_report.ipynb #885ea7a5
+# %% ../nbs/17_report.ipynb #d5559711
 def _features_for(model, part, cache, opts):
     from align_nb.features import extract_features
     from align_nb.backbones import make_transform
     if part.get('features') is not None: return np.asarray(part['features'])
-    key = (id(model), part['name'])
+    resize, bg = part.get('resize') or opts['resize'], part.get('background') or opts['background']
+    key = (id(model), part['name'], resize, str(bg))
     if key not in cache:
-        tf = make_transform(model, resize=opts['resize'], background=opts['background'])
+        tf = make_transform(model, resize=resize, background=bg)
         cache[key] = np.asarray(extract_features(model, part['images'], tf, batch_size=opts['batch_size'], layer=opts['layer'],
                                                  cache_dir=opts['cache_dir'], device=opts['device'], progress=opts['progress']))
     return cache[key]
@@ -246,7 +250,7 @@ def _score_model(model, parts, opts, log) -> list:
             log(f"  {part['name']}: {rows[-1]['note']}"); continue
         try:
             x = _features_for(model, part, cache, opts)
-            got = score_part(x, part, opts['n_boot'], opts['seed'], opts['metric'])
+            got = score_part(x, part, opts['n_boot'], opts['seed'], part.get('metric') or opts['metric'])
         except (AlignNbError, FileNotFoundError) as e:
             got = [dict(dataset=part['name'], kind=part['kind'], level=part.get('level') or 'all', measure=None, score=np.nan, note=f'failed: {e}')]
         for r in got: r['seconds'] = round(time.time() - t0, 2)
@@ -280,7 +284,8 @@ def evaluate_model(model, # a model name ('cifar_resnet20', 'pixels', 'random:re
     entries = load_spec(datasets)
     opts = dict(n_boot=n_boot, seed=seed, metric=metric, layer=layer, resize=resize, background=background, device=device,
                 batch_size=batch_size, progress=progress, cache_dir=None if cache_dir is False else (cache_dir or default_cache_dir()))
-    parts = [p for e in entries for p in load_dataset(dict(e, background=e.get('background', background)), data_dir)]
+    parts = [dict(p, **{k: e[k] for k in ('resize', 'background', 'metric') if k in e})
+             for e in entries for p in load_dataset(dict(e, background=e.get('background', background)), data_dir)]
     label = model_label(model)
     log(f'report card: {label}')
     torch.manual_seed(seed)

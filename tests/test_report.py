@@ -264,3 +264,35 @@ def test_cli_report_and_paper_notebook(tmp_path):
 def test_package_level_evaluate_model():
     import align_nb, align_nb.report
     assert align_nb.evaluate_model is align_nb.report.evaluate_model
+
+def test_spec_with_named_items_in_a_zip_and_votes_per_choice(tmp_path):
+    from align_nb.report import evaluate_model, pixel_model
+    from align_nb.features import extract_features
+    from align_nb.backbones import make_transform
+    rng = np.random.default_rng(7)
+    _toy_images(tmp_path / 'imgs', 8, rng)
+    names = sorted(p.name for p in (tmp_path / 'imgs').glob('*.png'))
+    A = _anchored(rng, 8, 40)
+    csv = 'head,closer,farther\n' + ''.join(f'{Path(names[a]).stem},{names[b]},{names[c]}\n' for a, b, c in A)
+    with zipfile.ZipFile(tmp_path / 'a.zip', 'w') as z: z.writestr('answers.csv', csv)
+    O = _anchored(rng, 8, 30); V = rng.integers(0, 4, (30, 3))
+    (tmp_path / 'o.json').write_text(json.dumps({'i': O[:, 0].tolist(), 'j': O[:, 1].tolist(), 'k': O[:, 2].tolist(),
+                                                 'n0': V[:, 0].tolist(), 'n1': V[:, 1].tolist(), 'n2': V[:, 2].tolist()}))
+    spec = [dict(name='a', kind='anchored', triplets='a.zip', images='imgs', resize='pad',
+                 triplet_options=dict(item_cols=['head', 'closer', 'farther'], ids='images')),
+            dict(name='o', kind='odd-one-out', triplets='o.json', images='imgs', triplet_options=dict(item_cols=['i', 'j', 'k'], count_col=['n0', 'n1', 'n2']))]
+    (tmp_path / 's.json').write_text(json.dumps(spec))
+    tab = evaluate_model('pixels', tmp_path / 's.json', baselines=[], run_dir=False, n_boot=20, cache_dir=False, verbose=False)  # resize='pad' from the spec entry
+    m = pixel_model(); ims = FileImages([tmp_path / 'imgs' / n for n in names])
+    X = np.asarray(extract_features(m, ims, make_transform(m, resize='pad'), progress=False), np.float64)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True); s = lambda i, j: Xn[i] @ Xn[j]
+    assert abs(tab[tab.dataset == 'a'].score.iloc[0] - np.mean([s(r, c) > s(r, o) for r, c, o in A])) < 1e-9
+    # votes per position: accuracy = sum of votes for the model's choice / all votes (ties wrong); this entry keeps resize='crop'
+    X = np.asarray(extract_features(m, ims, make_transform(m), progress=False), np.float64)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    hits, tot = 0, 0
+    for (i, j, k), v in zip(O, V):
+        p = np.array([s(j, k), s(i, k), s(i, j)]); srt = np.sort(p)
+        if srt[2] > srt[1]: hits += v[int(p.argmax())]
+        tot += v.sum()
+    assert abs(tab[tab.dataset == 'o'].score.iloc[0] - hits / tot) < 1e-9
