@@ -354,7 +354,7 @@ def load_mur92(folder, # folder holding Kriegeskorte_Neuron2008_supplementalData
     ims = ArrayImages(np.stack(imgs), ids=[f'mur92_{i:02d}' for i in range(len(stim))], labels=lab)
     return Mur92(ims, np.stack(rdms), subjects, labels, cv)
 
-# %% ../nbs/09_realdata.ipynb #4e643fbf
+# %% ../nbs/09_realdata.ipynb #97b44081
 def _tri_n(m):
     "n with n(n-1)/2 == m, or None."
     n = int(round((1 + np.sqrt(1 + 8 * m)) / 2))
@@ -452,6 +452,33 @@ def _matrix_frame(df, where, index_col='auto', header='auto'):
         raise AlignNbError(f'{where}: data row {r + 1}, column {c + 1}: {df.iat[r, c]!r} is not a number{hint}; the table is {df.shape[0]} x {df.shape[1]}')
     return vals.to_numpy(np.float64), labels, notes
 
+def _pairs_matrix(path, pairs):
+    "A long table (one pair a row: item a, item b, value) as a square matrix with NaN diagonal, and the item labels."
+    import pandas as pd
+    df, _ = _table_frame(path, 'auto')
+    if len(pairs) != 3: raise AlignNbError(f'load_rdms: pairs must name 3 columns (item_a, item_b, value), got {pairs!r}')
+    if any(isinstance(c, str) for c in pairs) and not set(c for c in pairs if isinstance(c, str)) <= set(df.columns):
+        df.columns = [str(c).strip() for c in df.iloc[0]]; df = df.iloc[1:].reset_index(drop=True)
+    get = lambda c: df[c] if isinstance(c, str) else df.iloc[:, c]
+    for c in pairs:
+        if isinstance(c, str) and c not in df.columns: raise AlignNbError(f'{path}: no column {c!r} (columns {list(df.columns)})')
+    a, b = get(pairs[0]).astype(str).str.strip(), get(pairs[1]).astype(str).str.strip()
+    v = pd.to_numeric(get(pairs[2]), errors='coerce').to_numpy(np.float64)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if len(bad): raise AlignNbError(f'{path}: pair row {bad[0] + 1}: value {get(pairs[2]).iloc[bad[0]]!r} is not a number')
+    numeric = pd.to_numeric(pd.concat([a, b]), errors='coerce').notna().all()
+    labels = sorted(set(a) | set(b), key=(lambda x: int(float(x))) if numeric else str)
+    ix = {l: i for i, l in enumerate(labels)}; n = len(labels)
+    M = np.full((n, n), np.nan)
+    for x, y, val in zip(a.map(ix), b.map(ix), v):
+        if x == y: continue
+        for p, q in ((x, y), (y, x)):
+            if np.isfinite(M[p, q]) and abs(M[p, q] - val) > 1e-9: raise AlignNbError(f'{path}: the pair ({labels[x]}, {labels[y]}) has two values {M[p, q]:.6g} and {val:.6g} (average repeated ratings first)')
+            M[p, q] = val
+    miss = np.argwhere(np.isnan(M) & ~np.eye(n, dtype=bool))
+    if len(miss): raise AlignNbError(f'{path}: {len(miss) // 2} pair(s) without a value, first ({labels[miss[0][0]]}, {labels[miss[0][1]]}); an RDM needs every pair')
+    return M, labels
+
 def _read_text_matrix(path, index_col='auto', header='auto'):
     "A delimited numeric matrix (optionally compressed) with an optional header row and label column; returns (array, row labels or None, notes)."
     a, labels, notes = _matrix_frame(_text_frame(_open_text(path, 'load_rdms'), path), path, index_col, header)
@@ -474,7 +501,8 @@ def load_rdms(path, # .mat, .npy, .npz, delimited text (.csv / .tsv / .txt, also
               diagonal='check', # 'check': the diagonal must be 0 (dissimilarity); 'zero': overwrite it with 0; a number: expect that placeholder, then set 0
               sim_max:float=None, # kind='similarity': top of the rating scale (D = sim_max - S); None: the constant diagonal if it is the largest value, else the largest rating
               return_labels:bool=False, # also return the stimulus labels (list or None)
-              verbose:bool=True # print what was detected (header row, label column)
+              verbose:bool=True, # print what was detected (header row, label column, one filled triangle)
+              pairs=None # long format: (item_a, item_b, value) columns of a table with one pair a row (names or 0-based numbers; missing pairs are an error)
              ):
     "Human RDMs as `(subjects, n, n)` float64 (finite, symmetric, zero diagonal), e.g. for `evaluate.rsa_report`; errors say what the data look like and which option fits."
     import pandas as pd
@@ -527,13 +555,14 @@ def load_rdms(path, # .mat, .npy, .npz, delimited text (.csv / .tsv / .txt, also
                     with np.load(path, allow_pickle=False) as z: k = pick(dict.fromkeys(z.files), 'array'); a = z[k]
             except ValueError as e: raise AlignNbError(f'{path}: cannot read ({e}; object arrays are refused)') from None
             mats = _rdm_stack(a, path, k, False); names = [f'{k}[{i}]' for i in range(len(mats))]
+        elif ext in ('.csv', '.tsv', '.txt', '.dat', '', '.json') and pairs is not None:
+            a, labels = _pairs_matrix(path, pairs)
+            mats = [a]; names = [path.stem]; notes = [f'long format: {a.shape[0]} items from columns {list(pairs)}']
         elif ext in ('.csv', '.tsv', '.txt', '.dat', ''):
             a, labels, notes = _read_text_matrix(path, index_col, header)
             mats = _rdm_stack(a[0] if a.shape[0] == 1 else a, path, 'matrix', False); names = [path.stem]
         else: raise AlignNbError(f'{path}: unknown RDM file type {ext!r} (expected .mat, .npy, .npz, or delimited text .csv / .tsv / .txt, '
                                  'optionally .gz / .bz2 / .zip; or pass an array / DataFrame)')
-    if verbose:
-        for m in notes: print(f'load_rdms {where}: {m}')
     if not mats: raise AlignNbError(f'{where}: no RDMs found')
     n = mats[0].shape[0]
     out = []
@@ -541,6 +570,10 @@ def load_rdms(path, # .mat, .npy, .npz, delimited text (.csv / .tsv / .txt, also
         wh = f'{where}: RDM {i} ({nm})'
         if R.shape != (n, n): raise AlignNbError(f'{wh}: shape {R.shape}, but the first RDM is ({n}, {n})')
         R = R.copy(); dg = np.diag(R).copy()
+        up, lo = np.triu(np.ones((n, n), bool), 1), np.tril(np.ones((n, n), bool), -1)
+        for filled, empty, nm_ in ((lo, up, 'lower'), (up, lo, 'upper')):
+            if n > 2 and np.isnan(R[empty]).all() and np.isfinite(R[filled]).all():  # one triangle given: mirror it
+                R[empty] = R.T[empty]; notes.append(f'RDM {i}: only the {nm_} triangle is filled; mirrored')
         off = ~np.eye(n, dtype=bool)
         bad = np.argwhere(~np.isfinite(R) & off)
         if len(bad): raise AlignNbError(f'{wh}: entry ({bad[0][0]}, {bad[0][1]}) is {R[tuple(bad[0])]} (missing pairs are not supported)')
@@ -563,6 +596,8 @@ def load_rdms(path, # .mat, .npy, .npz, delimited text (.csv / .tsv / .txt, also
                                + ('if these are similarity ratings (largest on the diagonal), pass kind="similarity"' if dg.min() >= R[off].max() else 'or kind="similarity" for similarity ratings'))
         np.fill_diagonal(R, 0)
         out.append(R)
+    if verbose:
+        for m in notes: print(f'load_rdms {where}: {m}')
     if n_items is not None and n != n_items: raise AlignNbError(f'{where}: RDMs over {n} stimuli, expected {n_items}')
     if labels is not None and len(labels) != n: labels = None
     out = np.stack(out)
