@@ -11,18 +11,24 @@ from .core import (AlignNbError, atomic_path, save_json, load_json, hash_obj, ha
                            default_cache_dir, provenance, sha256_file)
 
 # %% auto #0
-__all__ = ['POOLINGS', 'TOY_BACKBONES', 'TOY_INPUT_SIZE', 'TOY_PRETRAIN_VERSION', 'load_backbone', 'save_backbone',
-           'load_backbone_file', 'data_config', 'ImageTransform', 'make_transform', 'find_module', 'pool_output',
-           'pooled_features', 'images_to_tensor', 'pretrain_backbone']
+__all__ = ['BASELINE_NAMES', 'RESIZES', 'POOLINGS', 'TOY_BACKBONES', 'TOY_INPUT_SIZE', 'TOY_PRETRAIN_VERSION', 'load_backbone',
+           'save_backbone', 'load_backbone_file', 'data_config', 'ImageTransform', 'make_transform', 'find_module',
+           'pool_output', 'list_layers', 'pooled_features', 'images_to_tensor', 'pretrain_backbone']
 
-# %% ../nbs/03_backbones.ipynb #d06fd245
+# %% ../nbs/03_backbones.ipynb #b1b26127
+BASELINE_NAMES = ('pixels', 'random:<name>')  # accepted wherever a model name is (see `align_nb.report`)
+
 def _check_name(name):
     import timm
+    import align_nb.realdata  # registers this package's own models (cifar_resnet20/32/44/56) with timm
     if not isinstance(name, str) or not name: raise AlignNbError(f'backbone name must be a non-empty string, got {name!r}')
     if name.startswith(('hf-hub:', 'hf_hub:', 'local-dir:')): return
     if not timm.is_model(name):
-        close = difflib.get_close_matches(name.split('.')[0], timm.list_models(), n=5, cutoff=0.6)
-        hint = f'; close timm names: {", ".join(close)}' if close else ' (see timm.list_models())'
+        own = ['pixels'] + [f'cifar_resnet{d}' for d in align_nb.realdata.CIFAR_DEPTHS]
+        close = difflib.get_close_matches(name.split('.')[0], own + [n for n in timm.list_models() if n not in own], n=5, cutoff=0.6)
+        try: close = [f'cifar_resnet{align_nb.realdata._cifar_depth(name)}'] + [c for c in close if not c.startswith('cifar_resnet')]  # 'resnet20' -> the CIFAR net
+        except AlignNbError: pass
+        hint = f'; close names (timm and this package: pixels, random:<name>, cifar_resnet20/32/44/56): {", ".join(close)}' if close else ' (see timm.list_models())'
         raise AlignNbError(f'unknown timm model name {name!r}{hint}')
 
 def _sidecar(path) -> Path:
@@ -63,16 +69,39 @@ def _file_num_classes(sd, name):
         if w is not None and hasattr(w, 'shape'): return int(w.shape[0])
     return 0 if heads else None
 
-# %% ../nbs/03_backbones.ipynb #823af046
+# %% ../nbs/03_backbones.ipynb #ca9727ea
 def load_backbone(name:str, # timm model name, e.g. 'resnet10t', 'vit_tiny_patch16_224'
                   pretrained:bool=False, # fetch timm's pretrained weights from the hub (needs the network)
                   weights=None, # local weights file (.pth/.safetensors) loaded through timm; overrides `pretrained`
                   num_classes:int=0, # classifier size (0: no classifier, pooled pre-logits only)
                   **model_kwargs # further `timm.create_model` kwargs (img_size, patch_size, drop_rate, ...)
                  ):
-    "A timm backbone in eval mode, randomly initialised, from the hub, or from a local weights file (strict keys)."
+    "A timm backbone in eval mode, randomly initialised, from the hub, or from a local weights file (strict keys); also 'pixels' and 'random:<name>' baselines."
     import timm
+    if isinstance(name, str) and (name == 'pixels' or name.startswith('pixels:')):
+        from align_nb.report import pixel_model
+        return pixel_model(name)
+    if isinstance(name, str) and name.startswith('random:'):  # same architecture, random weights (fixed timm init under the current seed)
+        if pretrained or weights is not None: raise AlignNbError(f"load_backbone({name!r}): a 'random:' baseline takes no weights")
+        m = load_backbone(name[len('random:'):], num_classes=num_classes, **model_kwargs)
+        m.align_nb_spec = dict(m.align_nb_spec, name=name, baseline='random weights of the same architecture')
+        return m
     _check_name(name)
+    from align_nb import realdata
+    if name.startswith('cifar_resnet') and (pretrained or (weights is not None and str(weights).endswith('.th'))):
+        # this package's CIFAR ResNets: the same loader as `realdata.load_cifar_resnet` (legacy .th checkpoints)
+        depth = realdata._cifar_depth(name)
+        if weights is None:
+            fn = Path(realdata.CIFAR_WEIGHTS[depth][0]).name
+            cands = [d / 'cifar_resnet' / fn for d in (realdata.shared_data_dir(), realdata.default_data_dir()) if d is not None] + [realdata.default_data_dir() / fn]
+            hit = [c for c in cands if c.is_file()]
+            weights = hit[0] if hit else realdata.download(f'cifar_resnet{depth}') if f'cifar_resnet{depth}' in realdata.DATASETS else None
+            if weights is None: raise FileNotFoundError(f'load_backbone({name!r}): no local weights {fn} in {[str(c) for c in cands]}; pass weights=')
+        model, _ = realdata.load_cifar_resnet(name, weights)
+        if num_classes not in (0, 10): raise AlignNbError(f'load_backbone({name!r}): the CIFAR weights have a 10-class classifier; num_classes must be 0 (dropped) or 10 (kept)')
+        if num_classes == 0: model.reset_classifier(0)
+        model.align_nb_spec = dict(name=name, num_classes=num_classes, model_kwargs=dict(model_kwargs), weights=str(weights), pretrained=False)
+        return model
     kw = dict(model_kwargs)
     spec = dict(name=name, num_classes=num_classes, model_kwargs=dict(kw), weights=None, pretrained=bool(pretrained))
     if weights is None:
@@ -206,26 +235,53 @@ def data_config(model, # a timm model
     cfg = resolve_model_data_config(model, args=args)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
 
-# %% ../nbs/03_backbones.ipynb #2920948d
+# %% ../nbs/03_backbones.ipynb #48b28419
+RESIZES = ('crop', 'squash', 'pad')
+
+class _PadSquare:
+    "Pad a PIL image to a square (centred) with a background colour."
+    def __init__(self, rgb): self.rgb = tuple(rgb)
+    def __call__(self, img):
+        from PIL import Image
+        w, h = img.size
+        if w == h: return img
+        s = max(w, h); out = Image.new('RGB', (s, s), self.rgb); out.paste(img.convert('RGB'), ((s - w) // 2, (s - h) // 2)); return out
+    def __repr__(self): return f'PadSquare({self.rgb})'
+
 class ImageTransform:
     "Eval preprocessing (PIL image -> float tensor (C, H, W)) from a timm data config; `describe()` feeds cache keys."
-    def __init__(self, cfg:dict # a timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode)
+    def __init__(self, cfg:dict, # a timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode)
+                 resize:str='crop', # 'crop': timm's eval resize + center crop (default); 'squash': resize to the input size ignoring aspect; 'pad': pad to a square with `background`, then resize
+                 background='white' # colour of the padding for resize='pad'
                 ):
         from timm.data import create_transform
-        self.cfg = dict(cfg)
-        self.tf = create_transform(**self.cfg, is_training=False)
+        from torchvision import transforms as T
+        if resize not in RESIZES: raise AlignNbError(f'resize must be one of {RESIZES}, got {resize!r}')
+        self.cfg, self.resize, self.background = dict(cfg), resize, background
+        if resize == 'crop': self.tf = create_transform(**self.cfg, is_training=False)
+        else:
+            from align_nb.data import _rgb
+            h, w = self.cfg['input_size'][1:]
+            interp = {'bilinear': T.InterpolationMode.BILINEAR, 'bicubic': T.InterpolationMode.BICUBIC, 'nearest': T.InterpolationMode.NEAREST}.get(self.cfg.get('interpolation', 'bilinear'), T.InterpolationMode.BILINEAR)
+            steps = [_PadSquare(_rgb(background))] if resize == 'pad' else []
+            self.tf = T.Compose(steps + [T.Resize((h, w), interpolation=interp), T.ToTensor(), T.Normalize(self.cfg['mean'], self.cfg['std'])])
         self._fast = self._fast_spec()
     def __call__(self, img): return self.tf(img)
     def __repr__(self): return f'ImageTransform({self.describe()})'
     def describe(self) -> dict:
         "Everything that changes the output, JSON-able."
-        return dict(kind='timm_eval', **_jsonable_cfg(self.cfg), pipeline=repr(self.tf))
+        extra = {} if self.resize == 'crop' else dict(resize=self.resize, background=str(self.background))  # 'crop': keys as before
+        return dict(kind='timm_eval', **_jsonable_cfg(self.cfg), pipeline=repr(self.tf), **extra)
     def _fast_spec(self):
         # Resize/CenterCrop are identities for uint8 images already of the target size: then a batch can be
         # converted in one go with exactly the same arithmetic (x / 255, then normalise).
         from torchvision import transforms as T
         ts = list(getattr(self.tf, 'transforms', []))
         names = [type(t).__name__ for t in ts]
+        if self.resize == 'squash' and names == ['Resize', 'ToTensor', 'Normalize']:
+            r, _, n = ts
+            if r.size[0] != r.size[1]: return None
+            return dict(size=r.size[0], mean=[float(x) for x in n.mean], std=[float(x) for x in n.std])
         if names != ['Resize', 'CenterCrop', 'MaybeToTensor', 'Normalize'] and names != ['Resize', 'CenterCrop', 'ToTensor', 'Normalize']: return None
         r, c, _, n = ts
         size = r.size if isinstance(r.size, int) else (r.size[0] if len(r.size) == 1 else None)
@@ -244,17 +300,19 @@ class ImageTransform:
 
 def make_transform(model_or_cfg, # a timm model or a data config dict
                    input_size=None, # (C, H, W) to use instead of the model's default
+                   resize:str='crop', # 'crop' (default: timm's eval resize of the short side + center crop), 'squash' or 'pad'
+                   background='white', # padding colour for resize='pad'
                    **overrides # e.g. crop_pct=1.0
                   ) -> ImageTransform:
-    "The eval transform (no augmentation) for a model or data config."
+    "The eval transform (no augmentation) for a model or data config; `resize` names how non-square images are fitted."
     if isinstance(model_or_cfg, dict):
         cfg = dict(model_or_cfg, **overrides)
         if input_size is not None: cfg['input_size'] = tuple(input_size)
         cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
     else: cfg = data_config(model_or_cfg, input_size, **overrides)
-    return ImageTransform(cfg)
+    return ImageTransform(cfg, resize, background)
 
-# %% ../nbs/03_backbones.ipynb #40a9e87e
+# %% ../nbs/03_backbones.ipynb #f5a8dae1
 POOLINGS = ('avg', 'cls', 'flatten')
 
 class _Stop(Exception): pass
@@ -286,12 +344,33 @@ def pool_output(out, # captured module output: (B, C, H, W), (B, N, C) or (B, D)
         return out[:, n_prefix:].mean(1) if out.shape[1] > n_prefix else out.mean(1)
     raise AlignNbError(f'cannot pool a layer output of shape {tuple(out.shape)} (expected 2, 3 or 4 dims)')
 
+def _has_classifier(model) -> bool:
+    import torch.nn as nn
+    get = getattr(model, 'get_classifier', None)
+    head = get() if get is not None else None
+    if head is None or isinstance(head, nn.Identity): return False
+    return bool(getattr(model, 'num_classes', 1))
+
+def list_layers(model, # a timm model
+                leaves:bool=False # only modules without children
+               ) -> list:
+    "Names accepted by `extract_features(layer=...)`: 'pre_logits', 'logits' (when the model has a classifier) and every module name."
+    names = [n for n, m in model.named_modules() if n and (not leaves or not any(True for _ in m.children()))]
+    return ['pre_logits'] + (['logits'] if _has_classifier(model) else []) + names
+
 def pooled_features(model, # a timm model
                     x, # input batch (B, C, H, W)
-                    layer:str=None, # None: pooled pre-logits; else a module name whose output is pooled
-                    pooling:str='avg' # for a layer: 'avg', 'cls' or 'flatten' (pre-logits use the model's own pooling)
+                    layer:str=None, # None or 'pre_logits': pooled pre-logits; 'logits': classifier output; else a module name whose output is pooled
+                    pooling:str='avg' # for a module: 'avg' (mean over H, W or over tokens after the prefix), 'cls' (first token) or 'flatten'
                    ):
-    "Features (B, D): pooled pre-logits (`forward_head(forward_features(x), pre_logits=True)`) or a hooked layer pooled."
+    "Features (B, D): pooled pre-logits (`forward_head(forward_features(x), pre_logits=True)`), logits, or a hooked module's output pooled."
+    if layer == 'pre_logits': layer = None
+    if layer == 'logits':
+        if pooling != 'avg': raise AlignNbError(f"pooling={pooling!r} applies to a named module, not to layer='logits'")
+        if not _has_classifier(model):
+            raise AlignNbError(f"layer='logits': {type(model).__name__} has no classifier (loaded with num_classes=0?); load it with its classifier "
+                               "(e.g. load_backbone(name, num_classes=...)) or use layer='pre_logits'")
+        return model.forward_head(model.forward_features(x))
     if layer is None:
         if pooling != 'avg': raise AlignNbError(f"pooling={pooling!r} applies to a named layer; pre-logits (layer=None) use the model's own pooling")
         return model.forward_head(model.forward_features(x), pre_logits=True)

@@ -67,7 +67,7 @@ class _Batches:
             xs.append(t)
         return torch.stack(xs)
 
-# %% ../nbs/04_features.ipynb #29471fd2
+# %% ../nbs/04_features.ipynb #9ed8adbb
 def _verified_entry(path, side, key, n, dtype):
     "(memory map, None) when the cache entry is intact, else (None, what is wrong)."
     if not side.is_file(): return None, f'no sidecar {side.name}'
@@ -90,7 +90,7 @@ def extract_features(model, # a timm backbone (eval mode is set during extractio
                      images, # an ImageSet
                      transform=None, # preprocessing; default `make_transform(model)`
                      batch_size:int=256, # images per forward pass
-                     layer:str=None, # None: pooled pre-logits; else a module name (see `backbones.pooled_features`)
+                     layer:str='pre_logits', # 'pre_logits' (pooled features before the classifier), 'logits', or a module name (`backbones.list_layers`)
                      pooling:str='avg', # pooling of a hooked layer: 'avg', 'cls' or 'flatten'
                      cache_dir=None, # cache root: features go to `<cache_dir>/features/<key>.npy`; None: no cache
                      device='cpu', # torch device; the model is moved there
@@ -107,6 +107,12 @@ def extract_features(model, # a timm backbone (eval mode is set during extractio
     if dtype not in DTYPES: raise AlignNbError(f'extract_features: dtype must be one of {DTYPES}, got {dtype!r}')
     if batch_size < 1: raise AlignNbError(f'extract_features: batch_size must be >= 1, got {batch_size}')
     if transform is None: transform = make_transform(model)
+    if layer == 'pre_logits': layer = None  # the same cache entries as before layers had names
+    if layer == 'logits':
+        from align_nb.backbones import _has_classifier
+        if not _has_classifier(model):
+            raise AlignNbError(f"extract_features(layer='logits'): {type(model).__name__} has no classifier (loaded with num_classes=0?); "
+                               "load it with its classifier or use layer='pre_logits'")
     path = None
     if cache_dir is not None:
         parts = feature_cache_parts(model, transform, layer, pooling, images, dtype)

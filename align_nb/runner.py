@@ -416,7 +416,7 @@ def check_extra(jobs:list, # the plan's `Job`s
         hints = ''.join(f' ({u}: did you mean {h[0]!r}?)' for u in unknown for h in [difflib.get_close_matches(u, sorted(declared), n=1)] if h)
         raise AlignNbError(f'parameter(s) {unknown} are declared by none of the notebooks {nbs}{hints}; they declare {sorted(declared - {"run_dir"})}')
 
-# %% ../nbs/10_runner.ipynb #6844062e
+# %% ../nbs/10_runner.ipynb #9783ff68
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -465,6 +465,16 @@ def main(argv=None):
     fs.add_argument('--runs-dir', default=None, help="root of the run folders (default: the config's runs_dir)")
     fs.add_argument('--figures-dir', default=None, help="figures and tables (default: the config's figures_dir)")
     fs.add_argument('--quick', action='store_true', help='small sizes (smoke test)'); fs.add_argument('--force', action='store_true')
+    rp = sub.add_parser('report', help='report card: a model\'s human alignment on human-similarity datasets (table + figure + provenance)')
+    rp.add_argument('models', nargs='+', help="model names: cifar_resnet20, a timm name, a weights file, 'pixels', 'random:<name>'")
+    rp.add_argument('--data', default='toyworld,mur92,things', help='a spec file (.json / .yaml: a list of datasets) or built-in names joined by commas (toyworld, mur92, things)')
+    rp.add_argument('--baselines', nargs='*', default=['pixels', 'random'], help="baselines scored on the same data (default: pixels random; none: --baselines)")
+    rp.add_argument('--run-dir', default=None, help='output folder (default <runs>/report/<model>, or <runs>/report/card for several models)')
+    rp.add_argument('--data-dir', default=None, help='the shared data folder (default: $ALIGN_NB_DATA or ../shared/data)')
+    rp.add_argument('--n-boot', type=int, default=1000); rp.add_argument('--seed', type=int, default=0)
+    rp.add_argument('--metric', default='cosine', choices=('cosine', 'dot')); rp.add_argument('--layer', default='pre_logits')
+    rp.add_argument('--resize', default='crop', choices=('crop', 'squash', 'pad')); rp.add_argument('--background', default='white')
+    rp.add_argument('--device', default='cpu')
     for sp in (m, r, rl, fs):
         sp.add_argument('--on-locked', choices=('wait', 'skip'), default='wait',
                         help='a job that another runner is running: wait for it (default), or skip it and the jobs that depend on it')
@@ -477,6 +487,14 @@ def main(argv=None):
         print(f'align-nb {a.cmd}: error: {e}', file=sys.stderr, flush=True); return 2
 
 def _main(a):
+    if a.cmd == 'report':
+        from align_nb.report import evaluate_model, report_card, report_markdown
+        kw = dict(baselines=a.baselines, n_boot=a.n_boot, seed=a.seed, metric=a.metric, layer=a.layer, resize=a.resize,
+                  background=a.background, data_dir=a.data_dir, device=a.device)
+        t0 = time.time()
+        tab = evaluate_model(a.models[0], a.data, run_dir=a.run_dir, **kw) if len(a.models) == 1 else report_card(a.models, a.data, run_dir=a.run_dir, **kw)
+        print('\n' + report_markdown(tab) + f'\n{len(tab)} rows in {time.time() - t0:.0f} s')
+        return 0
     if a.cmd == 'fullscale':
         from align_nb.realexp import dry_run, plan_fullscale, as_fullscale
         rep = dry_run(a.config, raise_on_error=False)

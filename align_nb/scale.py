@@ -255,7 +255,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #87928238
+# %% ../nbs/14_scale.ipynb #a3570bc9
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -271,17 +271,20 @@ def _keys(s, n):
 
 def ordered_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher-transformed features
                          trip, # (m, 3) item triplets
-                         similarity:str='dot', # 'dot' or 'cosine'
+                         metric:str='dot', # 'dot' or 'cosine'
                          block:int=32768, # triplets per block (memory per worker: block x 3 x p x 6 bytes for float16 features)
-                         workers:int=1 # threads over blocks (numpy's gather, cast and einsum release the GIL)
+                         workers:int=1, # threads over blocks (numpy's gather, cast and einsum release the GIL)
+                         similarity:str=None # deprecated name of `metric`
                         ):
     "Reorder triplets so pair (0, 1) is the most similar -> `(triplets, [s01, s02, s12] float32)`; features read in blocks."
-    if similarity not in ('dot', 'cosine'): raise AlignNbError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
+    if similarity is not None:  # the package's one name for it is `metric`
+        import warnings; warnings.warn('ordered_similarities(similarity=...) is deprecated: use metric=...', DeprecationWarning, stacklevel=2); metric = similarity
+    if metric not in ('dot', 'cosine'): raise AlignNbError(f"metric must be 'dot' or 'cosine', got {metric!r}")
     trip = np.asarray(trip, np.int64); s = np.empty(trip.shape, np.float32)
     def one(b):
         t = trip[b:b + block]
         f = store.rows(t) if isinstance(store, FeatureStore) else np.asarray(store[t], np.float32)
-        if similarity == 'cosine':
+        if metric == 'cosine':
             nrm = np.linalg.norm(f, axis=2, keepdims=True); f /= np.where(nrm > 0, nrm, 1)
         s[b:b + block, 0] = np.einsum('ij,ij->i', f[:, 0], f[:, 1])
         s[b:b + block, 1] = np.einsum('ij,ij->i', f[:, 0], f[:, 2])
@@ -336,15 +339,18 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
                                 labels=None, # (n,) classes for the class schemes
                                 k=None, # clusters for the cluster schemes: an int (`kmeans_chunked` on the store) or (n,) cluster labels
                                 temperature:float=1.0, # the teacher's calibrated temperature (similarities are divided by it)
-                                similarity:str='dot', # 'dot' (AligNet) or 'cosine'
+                                metric:str='dot', # 'dot' (AligNet) or 'cosine'
                                 seed:int=0, # seed of k-means and sampling
                                 ids=None, # (n,) image ids / file names stored as `filenames` (default: the index as text)
                                 chunk:int=1_000_000, # triplets sampled (and deduplicated) per chunk
                                 block:int=32768, # triplets per similarity block
                                 workers:int=1, # threads computing similarity blocks (use the machine's cores)
-                                progress:bool=True # progress bar
+                                progress:bool=True, # progress bar
+                                similarity:str=None # deprecated name of `metric`
                                ) -> Path:
     "Generate AligNet triplets chunk by chunk straight into the official `.npz` (`filenames`, `similarities` / T, `indices`; pair (0, 1) most similar)."
+    if similarity is not None:  # the package's one name for it is `metric`
+        import warnings; warnings.warn('generate_triplets_streaming(similarity=...) is deprecated: use metric=...', DeprecationWarning, stacklevel=2); metric = similarity
     from tqdm.auto import tqdm
     path = Path(path); n = len(store)
     if scheme not in SCHEMES: raise AlignNbError(f'unknown scheme {scheme!r}; expected one of {SCHEMES}')
@@ -365,7 +371,7 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
     bar = tqdm(total=n_triplets, desc=f'triplets {scheme}', disable=not progress, leave=False)
     for c in sample_triplets_chunked(groups, n_triplets, scheme, seed, chunk):
         if isinstance(c, dict): counts = c; break
-        t, s = ordered_similarities(store, c, similarity, block, workers)
+        t, s = ordered_similarities(store, c, metric, block, workers)
         idx[at:at + len(t)] = t; sims[at:at + len(t)] = s / np.float32(temperature); at += len(t); bar.update(len(t))
     bar.close()
     fb = 65536
@@ -373,7 +379,7 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
                                'similarities': (np.float32, (n_triplets, 3), sims), 'indices': (np.int64, (n_triplets, 3), idx)})
     src = dict(path=str(store.path), sorted=store.is_sorted) if isinstance(store, FeatureStore) else dict(path=None)
     save_json(str(path) + '.manifest.json', dict(
-        scheme=scheme, k=k_used, n=int(n_triplets), seed=seed, temperature=float(temperature), similarity=similarity,
+        scheme=scheme, k=k_used, n=int(n_triplets), seed=seed, temperature=float(temperature), similarity=metric,
         features=dict(src, n=n, dim=int(store.dim if isinstance(store, FeatureStore) else np.shape(store)[1]), dtype=str(store.dtype)),
         groups_hash=hash_arrays(np.asarray(groups).astype(str)) if scheme != 'random' else None, counts=counts, chunk=chunk, workers=workers,
         writer='scale.generate_triplets_streaming', date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')))

@@ -242,7 +242,7 @@ def sample_triplets(groups, # (n,) group label per item (any hashable values); f
         raise AlignNbError(f'scheme {scheme!r}: only {len(acc)} of {n_triplets} distinct triplets after {max_tries} rounds ({possible} possible); ask for fewer or raise max_tries')
     return acc, dict(n_items=n, n_groups=int(len(sizes)), n_possible=int(possible), n_drawn=int(drawn), rounds=rounds)
 
-# %% ../nbs/07_triplets.ipynb #024bc3b7
+# %% ../nbs/07_triplets.ipynb #568af431
 def _order_by_teacher(emb, trip, similarity):
     "Reorder triplets so pair (0, 1) is the most similar (a scheme's group pattern may then sit in any positions); return (triplets, similarities [s01, s02, s12])."
     s = triplet_similarities(emb, trip, similarity)
@@ -257,14 +257,17 @@ def generate_triplets(embeddings, # (n, p) teacher-transformed pool embeddings (
                       labels=None, # (n,) classes for the class schemes
                       k=None, # clusters for the cluster schemes: an int (k-means on `embeddings`) or (n,) cluster labels
                       temperature:float=None, # the teacher's calibrated temperature (default: the teacher's, else 1)
-                      similarity:str='dot', # teacher similarity: 'dot' (AligNet) or 'cosine'
+                      metric:str='dot', # teacher similarity: 'dot' (AligNet) or 'cosine'
                       seed:int=0, # seed of k-means and sampling
                       ids=None, # (n,) image ids / file names stored as `filenames` (default: the index as text)
                       teacher=None, # the `Teacher` that made the embeddings (hash and temperature go to the manifest)
                       max_tries:int=100, # sampling rounds before giving up
-                      progress:bool=True # progress bars
+                      progress:bool=True, # progress bars
+                      similarity:str=None # deprecated name of `metric`
                      ) -> AlignetTriplets:
     "Sample triplets by `scheme`, order them so image 2 is the teacher's odd one out and store similarities / T."
+    if similarity is not None:  # the package's one name for it is `metric`
+        import warnings; warnings.warn('generate_triplets(similarity=...) is deprecated: use metric=...', DeprecationWarning, stacklevel=2); metric = similarity
     n_triplets = _check_n(n_triplets, 'generate_triplets')
     emb = check_finite(np.asarray(embeddings), 'teacher embeddings')
     if emb.ndim != 2: raise AlignNbError(f'generate_triplets: embeddings must be (n, p), got {emb.shape}')
@@ -285,8 +288,8 @@ def generate_triplets(embeddings, # (n, p) teacher-transformed pool embeddings (
     ids = np.arange(n).astype(str) if ids is None else np.asarray([str(i) for i in ids])
     if len(ids) != n: raise AlignNbError(f'generate_triplets: {len(ids)} ids for {n} embeddings')
     trip, counts = sample_triplets(groups, n_triplets, scheme, seed=seed, max_tries=max_tries, progress=progress)
-    trip, s = _order_by_teacher(emb, trip, similarity)
-    man = dict(scheme=scheme, k=k_used, n=int(n_triplets), seed=seed, temperature=float(temperature), similarity=similarity,
+    trip, s = _order_by_teacher(emb, trip, metric)
+    man = dict(scheme=scheme, k=k_used, n=int(n_triplets), seed=seed, temperature=float(temperature), similarity=metric,
                teacher_hash=None if teacher is None else teacher.content_hash(), embedding_hash=hash_arrays(emb),
                groups_hash=hash_arrays(groups.astype(str)) if scheme != 'random' else None, counts=counts,
                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))

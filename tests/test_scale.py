@@ -136,7 +136,7 @@ def test_ordered_similarities_cosine_puts_most_similar_pair_first():
     assert set(t[0, :2].tolist()) == {0, 2} and t[0, 2] == 1 and s[0, 0] == pytest.approx(10)
     t, s = ordered_similarities(e, [[1, 2, 0]], 'cosine')
     assert s[0, 0] == pytest.approx(10 / np.hypot(10, 0.5)) and t[0, 2] == 1
-    with pytest.raises(AlignNbError, match='similarity must be'):
+    with pytest.raises(AlignNbError, match='metric must be'):
         ordered_similarities(e, [[0, 1, 2]], 'l2')
 
 
