@@ -307,7 +307,7 @@ def variant_triplets(embeddings:dict, # variant name -> (n, p) pool embeddings o
                      sampling:str='shared', # 'shared': one clustering and one set of triplets for all variants; 'per_teacher': each clusters its own embeddings
                      teachers:dict=None, # variant name -> `Teacher` (its temperature and hash go to the manifest)
                      temperatures:dict=None, # variant name -> temperature (default: the teacher's, else 1)
-                     similarity:str='dot', # teacher similarity: 'dot' (AligNet) or 'cosine'
+                     metric:str='dot', # teacher similarity: 'dot' (AligNet) or 'cosine'
                      seed:int=0, # seed of k-means and sampling (the same for every variant)
                      ids=None, # (n,) image ids stored as `filenames`
                      max_tries:int=100, # sampling rounds before giving up
@@ -325,7 +325,7 @@ def variant_triplets(embeddings:dict, # variant name -> (n, p) pool embeddings o
     elif 'cluster' in scheme and k is not None: clustered_on = 'given labels'
     out = {}
     for v in names:
-        t = generate_triplets(embeddings[v], n_triplets, scheme, labels=labels, k=kk, temperature=temperatures.get(v), similarity=similarity,
+        t = generate_triplets(embeddings[v], n_triplets, scheme, labels=labels, k=kk, temperature=temperatures.get(v), metric=metric,
                               seed=seed, ids=ids, teacher=teachers.get(v), max_tries=max_tries, progress=progress)
         if clustered_on is not None and np.ndim(k) == 0: t.manifest['k'] = int(k)
         t.manifest.update(sampling=sampling, variant=v, clustered_on=clustered_on if clustered_on is not None else (v if 'cluster' in scheme else None))
@@ -336,7 +336,7 @@ def compare_variants(a:AlignetTriplets, # one variant's triplets (e.g. AligNet)
                      b:AlignetTriplets, # another's (e.g. UnAligNet) over the same pool
                      emb_a=None, # (n, p) pool embeddings of a's teacher (for the cross-teacher agreement)
                      emb_b=None, # (n, p) pool embeddings of b's teacher
-                     similarity:str='dot' # teacher similarity
+                     metric:str='dot' # teacher similarity: 'dot' or 'cosine'
                     ) -> dict:
     "How two variants' triplets relate: shares of identical image sets (row by row and over the files), odd-one-out agreement on common triplets, and each teacher's agreement with the other's labels."
     n = int(max(a.indices.max(), b.indices.max())) + 1
@@ -347,6 +347,6 @@ def compare_variants(a:AlignetTriplets, # one variant's triplets (e.g. AligNet)
     out = dict(n_a=len(a), n_b=len(b), same_set_same_row=float(np.mean(ka[:m] == kb[:m])), shared_sets=float(len(common) / len(a)),
                odd_agreement_common=float(np.mean(a.indices[ia, 2] == b.indices[ib, 2])) if len(common) else float('nan'))
     if emb_a is not None and emb_b is not None:
-        out['b_teacher_agrees_on_a'] = float(np.mean(triplet_similarities(emb_b, a.indices, similarity).argmax(1) == 0))
-        out['a_teacher_agrees_on_b'] = float(np.mean(triplet_similarities(emb_a, b.indices, similarity).argmax(1) == 0))
+        out['b_teacher_agrees_on_a'] = float(np.mean(triplet_similarities(emb_b, a.indices, metric).argmax(1) == 0))
+        out['a_teacher_agrees_on_b'] = float(np.mean(triplet_similarities(emb_a, b.indices, metric).argmax(1) == 0))
     return out
