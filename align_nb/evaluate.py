@@ -94,9 +94,12 @@ def triplet_similarities(features_or_S, # (n_items, d) features, or an (n_items,
             o[:, 0] = flat.take(i * n_items + j); o[:, 1] = flat.take(i * n_items + k); o[:, 2] = flat.take(j * n_items + k)
         else:  # row-wise dot products: never forms the n_items x n_items matrix
             xi, xj, xk = x[i], x[j], x[k]
-            out[a:a + len(t), 0] = np.einsum('nd,nd->n', xi, xj)
-            out[a:a + len(t), 1] = np.einsum('nd,nd->n', xi, xk)
-            out[a:a + len(t), 2] = np.einsum('nd,nd->n', xj, xk)
+            if dt == np.float64:  # elementwise product + pairwise sum: the float64 teacher arithmetic (labels of AligNet files stay bit-identical)
+                out[a:a + len(t), 0] = (xi * xj).sum(-1); out[a:a + len(t), 1] = (xi * xk).sum(-1); out[a:a + len(t), 2] = (xj * xk).sum(-1)
+            else:
+                out[a:a + len(t), 0] = np.einsum('nd,nd->n', xi, xj)
+                out[a:a + len(t), 1] = np.einsum('nd,nd->n', xi, xk)
+                out[a:a + len(t), 2] = np.einsum('nd,nd->n', xj, xk)
     return out
 
 # %% ../nbs/05_evaluate.ipynb #9d2e53b0

@@ -28,7 +28,7 @@ def triplet_similarities(emb, # (n_items, p) embeddings
         warnings.warn("align_nb.teacher.triplet_similarities is deprecated: use align_nb.evaluate.triplet_similarities(features, items, "
                       "metric=..., dtype='float64')", DeprecationWarning, stacklevel=2)
     from align_nb.evaluate import triplet_similarities as _ts
-    return _ts(emb, items, similarity or metric, chunk_size=chunk, dtype='float64')
+    return _ts(emb, items, similarity or metric, chunk_size=chunk, max_matrix_items=0, dtype='float64')  # row-wise, as the teacher always computed
 
 def _softmax(z, axis=-1):
     z = np.asarray(z, np.float64); z = z - z.max(axis, keepdims=True)

@@ -148,3 +148,20 @@ def test_teacher_report_hand_computed():
     assert r['kl'] == pytest.approx(0.25 * np.log(0.25 / q[0]) + 0.75 * np.log(0.75 / q[2]))
     assert r['ece'] == pytest.approx(abs(0.75 - q[2]))  # one confidence bin
     assert all(type(v) in (float, int) for v in r.values())
+
+
+def test_teacher_similarity_alias_keeps_the_float64_teacher_arithmetic():
+    "The deprecated alias gives bit-identical [s01, s02, s12] to the teacher's former row-wise float64 code (AligNet labels unchanged)."
+    import warnings
+    import numpy as np
+    from align_nb.teacher import triplet_similarities as alias
+    from align_nb.evaluate import triplet_similarities
+    rng = np.random.default_rng(1)
+    E = rng.normal(size=(300, 48)).astype(np.float32); it = rng.integers(0, 300, (5000, 3))
+    t = E[it].astype(np.float64)
+    want = np.stack([(t[:, 0] * t[:, 1]).sum(-1), (t[:, 0] * t[:, 2]).sum(-1), (t[:, 1] * t[:, 2]).sum(-1)], 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        assert np.array_equal(alias(E, it), want)
+    assert np.array_equal(triplet_similarities(E, it, metric='dot', dtype='float64', max_matrix_items=0), want)
+    assert np.allclose(triplet_similarities(E, it, metric='dot', dtype='float64'), want, rtol=1e-12, atol=1e-9)
