@@ -141,7 +141,15 @@ def image_folder(root, # ImageFolder layout: root/<class>/<image>
     ims.classes = classes
     return ims
 
-# %% ../nbs/01_data.ipynb #234a4a3a
+# %% ../nbs/01_data.ipynb #fdcbbd57
+def _per_trial_columns(t):
+    "Optional per-trial columns (`subject`, `rt`, `kind`) of `t` as arrays, one entry per row of `t.items`."
+    for k in ('subject', 'rt', 'kind'):
+        v = getattr(t, k)
+        if v is not None:
+            v = np.asarray(v); setattr(t, k, v)
+            if len(v) != len(t.items): raise AlignNbError(f'{t.source}: {k} has {len(v)} entries for {len(t.items)} trials')
+
 @dataclass
 class Trials:
     "Odd-one-out trials: `items` (n, 3) indices, `odd` (n,) position 0-2 of the chosen odd one out, optional per-trial data."
@@ -167,11 +175,7 @@ class Trials:
         self.odd = self.odd.astype(np.int64)
         rep = np.flatnonzero((self.items[:, 0] == self.items[:, 1]) | (self.items[:, 0] == self.items[:, 2]) | (self.items[:, 1] == self.items[:, 2]))
         if len(rep): raise AlignNbError(f'{self.source}: row {rep[0]}: a triplet needs three different items, got {self.items[rep[0]].tolist()}')
-        for k in ('subject', 'rt', 'kind'):
-            v = getattr(self, k)
-            if v is not None:
-                v = np.asarray(v); setattr(self, k, v)
-                if len(v) != len(self.items): raise AlignNbError(f'{self.source}: {k} has {len(v)} entries for {len(self.items)} trials')
+        _per_trial_columns(self)
 
     def __len__(self): return len(self.items)
 
@@ -257,18 +261,9 @@ class AnchoredTriplets:
         it = self.items
         rep = np.flatnonzero((it[:, 0] == it[:, 1]) | (it[:, 0] == it[:, 2]) | (it[:, 1] == it[:, 2]))
         if len(rep): raise AlignNbError(f'{self.source}: row {rep[0]}: an anchored triplet needs three different items, got {it[rep[0]].tolist()}')
-        for k in ('subject', 'rt', 'kind'):
-            v = getattr(self, k)
-            if v is not None:
-                v = np.asarray(v); setattr(self, k, v)
-                if len(v) != len(it): raise AlignNbError(f'{self.source}: {k} has {len(v)} entries for {len(it)} trials')
+        _per_trial_columns(self)
     def __len__(self): return len(self.items)
-    def validate(self, n_items:int # number of items the indices refer to
-                ):
-        "Raise `AlignNbError` naming the first row whose indices fall outside `0..n_items-1`."
-        bad = np.flatnonzero((self.items < 0).any(1) | (self.items >= n_items).any(1))
-        if len(bad): raise AlignNbError(f'{self.source}: row {bad[0]}: item index out of range 0..{n_items-1}: {self.items[bad[0]].tolist()} ({len(bad)} bad rows)')
-        return self
+    validate = Trials.validate  # the same index-range check
     def question_ids(self) -> np.ndarray:
         "(n,) id of each row's question: same reference and same unordered pair of candidates (repeated answers share an id)."
         key = np.stack([self.items[:, 0], self.items[:, 1:].min(1), self.items[:, 1:].max(1)], 1)
