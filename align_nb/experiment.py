@@ -10,8 +10,9 @@ from .core import AlignNbError, default_cache_dir
 from .data import Trials
 
 # %% auto #0
-__all__ = ['QUICK_OVERRIDES', 'TOY_TARGETS', 'toy_config', 'toy_world', 'split_repeated', 'toy_teacher_targets',
-           'toy_pretrain_settings', 'toy_base_backbone', 'world_features', 'evaluate_world', 'write_tables']
+__all__ = ['QUICK_OVERRIDES', 'TOY_TARGETS', 'TOY_DEFAULT_BACKBONES', 'TOY_JOB_COSTS', 'toy_config', 'toy_world',
+           'split_repeated', 'toy_teacher_targets', 'toy_pretrain_settings', 'toy_base_backbone', 'world_features',
+           'evaluate_world', 'write_tables', 'plan_toyworld']
 
 # %% ../nbs/12_experiment.ipynb #a5b3bded
 QUICK_OVERRIDES = dict(pool_per_concept=8, shift_per_concept=4, levels_per_concept=3, n_things_train=4000, n_things_val=600,
@@ -167,3 +168,59 @@ def write_tables(tables:dict, run_dir):
     from align_nb.core import atomic_path
     for k, df in tables.items():
         with atomic_path(Path(run_dir) / f'{k}.csv') as t: df.to_csv(t, index=False)
+
+# %% ../nbs/12_experiment.ipynb #4d4412bd
+from .runner import Job, register_plan, _params, _parse_kv, check_extra
+
+TOY_DEFAULT_BACKBONES = ('resnet', 'regnet', 'vit')  # three families: ResNet, RegNet, ViT
+TOY_JOB_COSTS = dict(teacher=440, distill=300, distill_vit=470, eval=20, figures=30)  # rough seconds per job (scheduling hints only)
+
+def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb.backbones.TOY_BACKBONES)
+                  runs_dir=None, # root of the run folders (default: ./runs)
+                  experiment:str='toyworld', # experiment name (a folder under runs_dir)
+                  align:bool=True, # include teacher, triplets, distillation (else: base models only)
+                  figures_dir='figures', # where the figures notebook writes
+                  seed:int=0, quick:bool=False, # quick: smaller sizes for smoke tests
+                  extra:dict=None # more parameters passed to every notebook that declares them
+                 ) -> list:
+    "The job list of the toyworld study."
+    from align_nb.core import default_runs_dir
+    root = (Path(runs_dir or default_runs_dir()) / experiment).resolve()  # absolute: notebooks run in their own folders
+    common = {**dict(seed=seed, quick=quick, experiment=experiment, runs_root=str(root)), **(extra or {})}
+    c = TOY_JOB_COSTS
+    jobs = []
+    variants = ['base'] + (['alignet', 'unalignet'] if align else [])
+    if align:
+        jobs.append(Job('teacher', 'teacher_triplets.ipynb', root / 'teacher', _params('teacher_triplets.ipynb', **common), cost=c['teacher']))
+        for b in backbones:
+            for v in ('alignet', 'unalignet'):
+                jobs.append(Job(f'distill/{b}-{v}', 'distill.ipynb', root / 'distill' / f'{b}-{v}',
+                                _params('distill.ipynb', backbone=b, variant=v, teacher_dir=str(root / 'teacher'), **common),
+                                depends=['teacher'], cost=c['distill_vit'] if 'vit' in b else c['distill']))
+    for b in backbones:
+        for v in variants:
+            dep = [] if v == 'base' else [f'distill/{b}-{v}']
+            jobs.append(Job(f'eval/{b}-{v}', 'evaluate.ipynb', root / 'eval' / f'{b}-{v}',
+                            _params('evaluate.ipynb', backbone=b, variant=v,
+                                    student_dir=str(root / 'distill' / f'{b}-{v}' / 'student') if v != 'base' else '', **common),
+                            depends=dep, cost=c['eval']))
+    jobs.append(Job('figures', 'figures.ipynb', root / 'figures',
+                    _params('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True, cost=c['figures']))
+    check_extra(jobs, extra)
+    return jobs
+
+def _toyworld_arguments(m):
+    m.add_argument('--backbones', nargs='+', default=list(TOY_DEFAULT_BACKBONES))
+    m.add_argument('--runs-dir', default=None); m.add_argument('--figures-dir', default='figures')
+    m.add_argument('--experiment', default='toyworld'); m.add_argument('--seed', type=int, default=0)
+    m.add_argument('--no-align', action='store_true', help='base models only (no teacher / distillation)')
+    m.add_argument('--quick', action='store_true', help='small sizes (smoke test)')
+    m.add_argument('-p', '--param', action='append', help='NAME=VALUE passed to every notebook that declares it')
+
+def _toyworld_from_args(a):
+    from align_nb.core import default_runs_dir
+    jobs = plan_toyworld(a.backbones, a.runs_dir, a.experiment, align=not a.no_align, figures_dir=a.figures_dir,
+                         seed=a.seed, quick=a.quick, extra=_parse_kv(a.param))
+    return dict(jobs=jobs, status_file=Path(a.runs_dir or default_runs_dir()) / a.experiment / 'status.csv', results=Path(a.figures_dir) / 'results.md')
+
+register_plan('main', plan_toyworld, 'the toyworld study: every default backbone, figures and a results table', _toyworld_arguments, _toyworld_from_args)

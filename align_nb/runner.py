@@ -11,9 +11,9 @@ import json
 from .core import AlignNbError, default_runs_dir, is_complete, load_json, mark_complete, provenance, save_json, COMPLETE, compute_threads
 
 # %% auto #0
-__all__ = ['LOCK_FILE', 'TOY_DEFAULT_BACKBONES', 'paper_dir', 'paper_notebook', 'notebook_parameters', 'Job', 'run_signature',
-           'check_parameters', 'try_lock', 'release_lock', 'run_notebook', 'run_jobs', 'plan_toyworld', 'check_extra',
-           'run_status', 'main']
+__all__ = ['LOCK_FILE', 'PLAN_MODULES', 'paper_dir', 'paper_notebook', 'notebook_parameters', 'Job', 'run_signature',
+           'check_parameters', 'try_lock', 'release_lock', 'run_notebook', 'run_jobs', 'check_extra', 'Plan',
+           'register_plan', 'load_plans', 'get_plan', 'run_status', 'main']
 
 # %% ../nbs/10_runner.ipynb #b890f5c9
 def paper_dir() -> Path:
@@ -47,7 +47,7 @@ def notebook_parameters(nb_path) -> dict:
     if len(cells) > 1: raise AlignNbError(f'{nb_path}: {len(cells)} cells tagged "parameters" (cells {cells}); expected exactly one')
     return dict(papermill.inspect_notebook(str(nb_path)))
 
-# %% ../nbs/10_runner.ipynb #abe02bad
+# %% ../nbs/10_runner.ipynb #38d090f6
 @dataclass
 class Job:
     "One paper-notebook run: `notebook` with `parameters` into `run_dir`, after the jobs named in `depends`."
@@ -57,6 +57,7 @@ class Job:
     parameters: dict = field(default_factory=dict)
     depends: list = field(default_factory=list)
     always: bool = False # rerun even when complete (e.g. figures, which read whatever runs exist)
+    cost: float = 1.0 # expected run time relative to the plan's other jobs (a scheduling hint: the longest chain of costs starts first)
 
 def _tail(s, n=3000): return s if len(s) <= n else '...' + s[-n:]
 
@@ -364,44 +365,11 @@ def _demo_notebook(path, body:str="from align_nb.core import save_json\nsave_jso
     nbformat.write(nb, str(path))
     return Path(path)
 
-# %% ../nbs/10_runner.ipynb #89eb6c5e
-TOY_DEFAULT_BACKBONES = ('resnet', 'regnet', 'vit')  # three families: ResNet, RegNet, ViT
-
+# %% ../nbs/10_runner.ipynb #0b1fca41
 def _params(nb, **kw):
     "Keep only the parameters that notebook `nb` declares (so plans stay valid as notebooks evolve)."
     declared = notebook_parameters(paper_notebook(nb))
     return {k: v for k, v in kw.items() if k in declared}
-
-def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb.backbones.TOY_BACKBONES)
-                  runs_dir=None, # root of the run folders (default: ./runs)
-                  experiment:str='toyworld', # experiment name (a folder under runs_dir)
-                  align:bool=True, # include teacher, triplets, distillation (else: base models only)
-                  figures_dir='figures', # where the figures notebook writes
-                  seed:int=0, quick:bool=False, # quick: smaller sizes for smoke tests
-                  extra:dict=None # more parameters passed to every notebook that declares them
-                 ) -> list:
-    "The job list of the toyworld study."
-    root = (Path(runs_dir or default_runs_dir()) / experiment).resolve()  # absolute: notebooks run in their own folders
-    common = {**dict(seed=seed, quick=quick, experiment=experiment, runs_root=str(root)), **(extra or {})}
-    jobs = []
-    variants = ['base'] + (['alignet', 'unalignet'] if align else [])
-    if align:
-        jobs.append(Job('teacher', 'teacher_triplets.ipynb', root / 'teacher', _params('teacher_triplets.ipynb', **common)))
-        for b in backbones:
-            for v in ('alignet', 'unalignet'):
-                jobs.append(Job(f'distill/{b}-{v}', 'distill.ipynb', root / 'distill' / f'{b}-{v}',
-                                _params('distill.ipynb', backbone=b, variant=v, teacher_dir=str(root / 'teacher'), **common),
-                                depends=['teacher']))
-    for b in backbones:
-        for v in variants:
-            dep = [] if v == 'base' else [f'distill/{b}-{v}']
-            jobs.append(Job(f'eval/{b}-{v}', 'evaluate.ipynb', root / 'eval' / f'{b}-{v}',
-                            _params('evaluate.ipynb', backbone=b, variant=v,
-                                    student_dir=str(root / 'distill' / f'{b}-{v}' / 'student') if v != 'base' else '', **common), depends=dep))
-    jobs.append(Job('figures', 'figures.ipynb', root / 'figures',
-                    _params('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True))
-    check_extra(jobs, extra)
-    return jobs
 
 def check_extra(jobs:list, # the plan's `Job`s
                 extra:dict # parameters meant for every notebook that declares them (`-p NAME=VALUE`)
@@ -416,7 +384,73 @@ def check_extra(jobs:list, # the plan's `Job`s
         hints = ''.join(f' ({u}: did you mean {h[0]!r}?)' for u in unknown for h in [difflib.get_close_matches(u, sorted(declared), n=1)] if h)
         raise AlignNbError(f'parameter(s) {unknown} are declared by none of the notebooks {nbs}{hints}; they declare {sorted(declared - {"run_dir"})}')
 
-# %% ../nbs/10_runner.ipynb #9783ff68
+PLAN_MODULES = ['align_nb.experiment', 'align_nb.realexp', 'align_nb.fullscale']  # study modules that register plans, imported on demand
+_COMMANDS = ('run', 'status', 'report', 'triplets')  # the runner's own sub-commands (no plan may take these names)
+
+@dataclass
+class Plan:
+    "A registered study plan: `fn(**kw) -> [Job]`, its CLI options and how CLI arguments become jobs."
+    name: str # the sub-command `align-nb NAME`
+    fn: object # callable returning the plan's `Job`s
+    help: str # one line for `align-nb --help`
+    add_arguments: object = None # `add_arguments(parser)`: the plan's CLI options (default: --runs-dir, -p)
+    from_args: object = None # `from_args(args)` -> dict(jobs=[Job], status_file=path, results=path of a results table or None), or an int exit code (done, nothing to run)
+    module: str = '' # the module that registered it
+
+_PLANS = {}
+
+def _registry() -> dict:
+    "The one plan registry: that of the module `align_nb.runner` (also when this code runs as `__main__` or in its notebook)."
+    import importlib
+    return importlib.import_module('align_nb.runner')._PLANS
+
+def register_plan(name:str, # the plan's name (also the CLI sub-command)
+                  fn, # callable returning the plan's `Job`s
+                  help:str, # one line shown by `align-nb --help`
+                  add_arguments=None, # `add_arguments(argparse parser)`: the plan's CLI options (default: --runs-dir and -p NAME=VALUE)
+                  from_args=None # `from_args(parsed args)` -> dict(jobs, status_file, results) or an exit code (default: `fn(runs_dir=..., extra=...)` as far as `fn` takes them)
+                 ) -> Plan:
+    "Register a study's job plan under `name` (registering the same name again replaces it)."
+    if not isinstance(name, str) or not name or name.startswith('-') or any(c.isspace() for c in name):
+        raise AlignNbError(f'register_plan: a plan name must be a non-empty word, got {name!r}')
+    if name in _COMMANDS: raise AlignNbError(f'register_plan: {name!r} is a runner command; choose another plan name (taken: {list(_COMMANDS)})')
+    if not callable(fn): raise AlignNbError(f'register_plan({name!r}): fn must be callable, got {type(fn).__name__}')
+    p = Plan(name, fn, help, add_arguments, from_args, getattr(fn, '__module__', '') or '')
+    _registry()[name] = p
+    return p
+
+def load_plans(modules=() # more study modules to import (e.g. `--plan-module my.study`)
+              ) -> dict:
+    "Import the study modules of `PLAN_MODULES` and `modules` (they register their plans); return name -> `Plan`."
+    import importlib
+    for m in [*PLAN_MODULES, *(modules or [])]:
+        try: importlib.import_module(m)
+        except ModuleNotFoundError as e:
+            if e.name and (m == e.name or m.startswith(e.name + '.')):
+                raise AlignNbError(f'plan module {m!r}: no such module (is it on PYTHONPATH?)') from None
+            raise
+    return dict(_registry())
+
+def get_plan(name:str, # a registered plan name
+             modules=() # more study modules to import first
+            ) -> Plan:
+    "The registered plan `name`; an unknown name is an `AlignNbError` listing the known plans."
+    plans = load_plans(modules)
+    if name not in plans:
+        import difflib
+        close = difflib.get_close_matches(name, list(plans), n=1)
+        raise AlignNbError(f'unknown plan {name!r}' + (f' (did you mean {close[0]!r}?)' if close else '')
+                           + f'; known plans: {sorted(plans)} (a study module registers its plans with align_nb.runner.register_plan; load yours with --plan-module)')
+    return plans[name]
+
+def __getattr__(name):
+    "The toyworld plan moved to `align_nb.experiment`; `runner.plan_toyworld` still finds it (imported on first use)."
+    if name in ('plan_toyworld', 'TOY_DEFAULT_BACKBONES'):
+        import align_nb.experiment as ex
+        return getattr(ex, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+# %% ../nbs/10_runner.ipynb #380a4b1e
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -438,33 +472,38 @@ def run_status(runs_dir) -> 'pd.DataFrame':
         rows.append({'run_dir': str(d), 'status': st, 'notebook': load_json(p).get('notebook')})
     return pd.DataFrame(rows, columns=['run_dir', 'status', 'notebook'])
 
+def _default_arguments(p):
+    p.add_argument('--runs-dir', default=None, help='root of the run folders (default: ./runs)')
+    p.add_argument('-p', '--param', action='append', help='NAME=VALUE passed to every notebook that declares it')
+
+def _default_from_args(plan, a):
+    "Jobs of a plan registered without `from_args`: `fn(runs_dir=..., extra=...)` as far as `fn` takes them."
+    import inspect
+    takes = inspect.signature(plan.fn).parameters
+    kw = {k: v for k, v in (('runs_dir', getattr(a, 'runs_dir', None)), ('extra', _parse_kv(getattr(a, 'param', None)))) if k in takes}
+    return {'jobs': plan.fn(**kw), 'status_file': Path(getattr(a, 'runs_dir', None) or default_runs_dir()) / plan.name / 'status.csv'}
+
 def main(argv=None):
     "Command-line entry point `align-nb`."
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument('--plan-module', action='append', default=[])
+    known, rest = pre.parse_known_args(sys.argv[1:] if argv is None else argv)
+    try: plans = load_plans(known.plan_module)
+    except AlignNbError as e: print(f'align-nb: error: {e}', file=sys.stderr, flush=True); return 2
     ap = argparse.ArgumentParser(prog='align-nb', description=__doc__ or 'align_nb runner')
+    ap.add_argument('--plan-module', action='append', metavar='MODULE', help='a study module that registers more plans (repeatable; give it before the plan name)')
     sub = ap.add_subparsers(dest='cmd', required=True)
-    m = sub.add_parser('main', help='the toyworld study: every default backbone, figures and a results table')
-    m.add_argument('--backbones', nargs='+', default=list(TOY_DEFAULT_BACKBONES))
-    m.add_argument('--runs-dir', default=None); m.add_argument('--figures-dir', default='figures')
-    m.add_argument('--experiment', default='toyworld'); m.add_argument('--seed', type=int, default=0)
-    m.add_argument('--no-align', action='store_true', help='base models only (no teacher / distillation)')
-    m.add_argument('--quick', action='store_true', help='small sizes (smoke test)')
-    m.add_argument('--force', action='store_true', help='rerun complete jobs too')
-    m.add_argument('-p', '--param', action='append', help='NAME=VALUE passed to every notebook that declares it')
+    runnable = []
+    for name, pl in plans.items():
+        sp = sub.add_parser(name, help=pl.help, description=pl.help)
+        (pl.add_arguments or _default_arguments)(sp)
+        sp.add_argument('--force', action='store_true', help='rerun complete jobs too')
+        runnable.append(sp)
     r = sub.add_parser('run', help='run one paper notebook')
     r.add_argument('notebook'); r.add_argument('run_dir')
     r.add_argument('-p', '--param', action='append', help='NAME=VALUE (JSON values are parsed)')
     r.add_argument('--force', action='store_true')
     s = sub.add_parser('status', help='list run folders and their state'); s.add_argument('runs_dir', nargs='?', default=str(default_runs_dir()))
-    rl = sub.add_parser('real', help='the real-data study (CIFAR ResNets, Mur92, imagenet_sample, THINGS) from the shared data folder')
-    rl.add_argument('--data-dir', default=None, help='the data folder (default: $ALIGN_NB_DATA or ../shared/data)')
-    rl.add_argument('--runs-dir', default=None); rl.add_argument('--figures-dir', default='figures/real')
-    rl.add_argument('--quick', action='store_true'); rl.add_argument('--force', action='store_true'); rl.add_argument('--seed', type=int, default=0)
-    fs = sub.add_parser('fullscale', help='the full-scale (GPU) study from a FullScaleConfig JSON; --dry-run only checks every path, file format and model name')
-    fs.add_argument('config', help='JSON file with the FullScaleConfig fields')
-    fs.add_argument('--dry-run', action='store_true', help='check only: train and download nothing')
-    fs.add_argument('--runs-dir', default=None, help="root of the run folders (default: the config's runs_dir)")
-    fs.add_argument('--figures-dir', default=None, help="figures and tables (default: the config's figures_dir)")
-    fs.add_argument('--quick', action='store_true', help='small sizes (smoke test)'); fs.add_argument('--force', action='store_true')
     rp = sub.add_parser('report', help='report card: a model\'s human alignment on human-similarity datasets (table + figure + provenance)')
     rp.add_argument('models', nargs='+', help="model names: cifar_resnet20, a timm name, a weights file, 'pixels', 'random:<name>'")
     rp.add_argument('--data', default='toyworld,mur92,things', help='a spec file (.json / .yaml: a list of datasets) or built-in names joined by commas (toyworld, mur92, things)')
@@ -475,18 +514,37 @@ def main(argv=None):
     rp.add_argument('--metric', default='cosine', choices=('cosine', 'dot')); rp.add_argument('--layer', default='pre_logits')
     rp.add_argument('--resize', default='crop', choices=('crop', 'squash', 'pad')); rp.add_argument('--background', default='white')
     rp.add_argument('--device', default='cpu')
-    for sp in (m, r, rl, fs):
+    for sp in [*runnable, r]:
         sp.add_argument('--on-locked', choices=('wait', 'skip'), default='wait',
                         help='a job that another runner is running: wait for it (default), or skip it and the jobs that depend on it')
     from align_nb.release import add_triplets_parser, triplets_cli
     add_triplets_parser(sub)  # `align-nb triplets inspect FILE ...` (release module)
-    a = ap.parse_args(argv)
+    cmd = next((x for x in rest if not x.startswith('-')), None)
+    if cmd is not None and cmd not in plans and cmd not in _COMMANDS and not {'-h', '--help'} & set(rest[:rest.index(cmd)]):
+        try: get_plan(cmd, known.plan_module)
+        except AlignNbError as e: print(f'align-nb: error: {e}', file=sys.stderr, flush=True); return 2
+    a = ap.parse_args(rest)
     if a.cmd == 'triplets': return triplets_cli(a)
-    try: return _main(a)
+    try: return _main(a, plans)
     except (AlignNbError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
         print(f'align-nb {a.cmd}: error: {e}', file=sys.stderr, flush=True); return 2
 
-def _main(a):
+def _run_plan(pl, a):
+    "Run a registered plan from parsed CLI arguments; print a summary, the results table and the failed jobs."
+    t0 = time.time()
+    out = pl.from_args(a) if pl.from_args else _default_from_args(pl, a)
+    if isinstance(out, int): return out
+    if not isinstance(out, dict) or 'jobs' not in out:
+        raise AlignNbError(f'plan {pl.name!r}: from_args must return a dict with "jobs" (and "status_file", "results") or an exit code, got {type(out).__name__}')
+    st = run_jobs(out['jobs'], status_file=out.get('status_file'), force=a.force, on_locked=a.on_locked)
+    print(f'\n{len(st)} jobs in {time.time() - t0:.0f} s: ' + ', '.join(f'{k} {v}' for k, v in st.status.value_counts().items()), flush=True)
+    table = out.get('results')
+    if table is not None and Path(table).is_file(): print(f'\nResults ({table}):\n' + Path(table).read_text())
+    failed = st[st.status.isin(['failed', 'blocked'])]
+    if len(failed): print('Failed or blocked jobs (see FAILED.json in their run folders):\n' + failed[['job', 'error']].to_string(index=False))
+    return 1 if len(failed) else 0
+
+def _main(a, plans):
     if a.cmd == 'report':
         from align_nb.report import evaluate_model, report_card, report_markdown
         kw = dict(baselines=a.baselines, n_boot=a.n_boot, seed=a.seed, metric=a.metric, layer=a.layer, resize=a.resize,
@@ -495,42 +553,11 @@ def _main(a):
         tab = evaluate_model(a.models[0], a.data, run_dir=a.run_dir, **kw) if len(a.models) == 1 else report_card(a.models, a.data, run_dir=a.run_dir, **kw)
         print('\n' + report_markdown(tab) + f'\n{len(tab)} rows in {time.time() - t0:.0f} s')
         return 0
-    if a.cmd == 'fullscale':
-        from align_nb.realexp import dry_run, plan_fullscale, as_fullscale
-        rep = dry_run(a.config, raise_on_error=False)
-        print(json.dumps({k: v for k, v in rep.items() if k != 'config'}, indent=1, default=str))
-        if rep.get('problems'):
-            print(f'\n{len(rep["problems"])} problem(s) in {a.config}; nothing was run.', file=sys.stderr); return 1
-        if a.dry_run: return 0
-        cfg = as_fullscale(a.config)
-        jobs = plan_fullscale(cfg, a.runs_dir, a.figures_dir, quick=a.quick)
-        st = run_jobs(jobs, status_file=Path(a.runs_dir or cfg.runs_dir) / 'status.csv', force=a.force, on_locked=a.on_locked)
-        table = Path(a.figures_dir or cfg.figures_dir) / 'results.md'
-        if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
-        return 1 if st.status.isin(['failed', 'blocked']).any() else 0
-    if a.cmd == 'real':
-        from align_nb.realexp import plan_real
-        jobs = plan_real(a.runs_dir, a.figures_dir, quick=a.quick, data_dir=a.data_dir, seed=a.seed)
-        root = Path(a.runs_dir or default_runs_dir()) / 'real'
-        st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force, on_locked=a.on_locked)
-        table = Path(a.figures_dir) / 'results.md'
-        if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
-        return 1 if st.status.isin(['failed', 'blocked']).any() else 0
     if a.cmd == 'status':
         print(run_status(a.runs_dir).to_string(index=False)); return 0
     if a.cmd == 'run':
         res = run_notebook(a.notebook, a.run_dir, _parse_kv(a.param), force=a.force, on_locked=a.on_locked)
         print(json.dumps(res, indent=1)); return 0 if res['status'] != 'failed' else 1
-    t0 = time.time()
-    jobs = plan_toyworld(a.backbones, a.runs_dir, a.experiment, align=not a.no_align, figures_dir=a.figures_dir,
-                         seed=a.seed, quick=a.quick, extra=_parse_kv(a.param))
-    root = Path(a.runs_dir or default_runs_dir()) / a.experiment
-    st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force, on_locked=a.on_locked)
-    print(f'\n{len(st)} jobs in {time.time() - t0:.0f} s: ' + ', '.join(f'{k} {v}' for k, v in st.status.value_counts().items()))
-    table = Path(a.figures_dir) / 'results.md'
-    if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
-    failed = st[st.status.isin(['failed', 'blocked'])]
-    if len(failed): print('Failed or blocked jobs (see FAILED.json in their run folders):\n' + failed[['job', 'error']].to_string(index=False))
-    return 1 if len(failed) else 0
+    return _run_plan(plans[a.cmd], a)
 
 if __name__ == '__main__' and 'ipykernel' not in sys.modules: sys.exit(main())  # not when run as a notebook

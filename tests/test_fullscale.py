@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from align_nb.core import AlignNbError, shared_data_dir, is_complete, load_json
-from align_nb.realexp import FullScaleConfig, plan_fullscale, dry_run
+from align_nb.fullscale import FullScaleConfig, plan_fullscale, dry_run
 
 DATA = shared_data_dir()
 needs_data = pytest.mark.skipif(DATA is None or not (DATA / 'imagenet_sample').is_dir() or not (DATA / 'mur92').is_dir(),

@@ -3,7 +3,8 @@ import json
 from pathlib import Path
 import pandas as pd, pytest
 from align_nb.core import is_complete, load_json
-from align_nb.runner import plan_toyworld, run_jobs
+from align_nb.experiment import plan_toyworld
+from align_nb.runner import run_jobs
 
 @pytest.fixture(scope='module')
 def study(tmp_path_factory):

@@ -1,4 +1,4 @@
-"Tests of align_nb.realexp: Mur92 split, RDM-derived triplet targets, the full-scale dry run, and the real-data plan end to end."
+"Tests of align_nb.realexp (Mur92 split, RDM-derived triplet targets, the real-data plan end to end) and of the full-scale dry run (align_nb.fullscale)."
 import os
 os.environ['HF_HUB_OFFLINE'] = '1'
 import json, pickle
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from align_nb.core import AlignNbError, shared_data_dir, is_complete
 from align_nb.realexp import (stratified_half_split, mur92_split, mur92_strata, rdm_triplet_probs, rdm_choice_counts, human_rdm_targets,
-                              all_triplets, FullScaleConfig, dry_run, npz_shapes, plan_real, cifar_weights_file)
+                              all_triplets, plan_real, cifar_weights_file)
+from align_nb.fullscale import FullScaleConfig, dry_run, npz_shapes
 
 DATA = shared_data_dir()
 needs_data = pytest.mark.skipif(DATA is None or not (DATA / 'mur92').is_dir(), reason='shared data folder absent')

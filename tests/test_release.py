@@ -159,7 +159,7 @@ def test_release_training_data(rel):
 
 def test_real_distill_trains_from_the_release_with_the_monitor(rel, tmp_path):
     "The full-scale configuration pointed at released files + an ImageNet folder: real_distill streams them, no teacher run, and the monitor reports."
-    from align_nb.realexp import FullScaleConfig
+    from align_nb.fullscale import FullScaleConfig
     from align_nb.runner import run_notebook
     from align_nb.core import load_json
     cfg = FullScaleConfig(imagenet_train_dir=str(SAMPLE.parent), alignet_release_dir=str(rel['root']), alignet_release_filenames=str(rel['root'] / R.TFDS_LIST_NAME),
@@ -193,7 +193,7 @@ def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
         assert R.inspect_triplets(p, images=SAMPLE)['ok']
 
 def test_dry_run_checks_the_release_files(rel):
-    from align_nb.realexp import FullScaleConfig, dry_run
+    from align_nb.fullscale import FullScaleConfig, dry_run
     ok = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root']), variants=('alignet',)), raise_on_error=False)['checks']['alignet_release_dir']
     assert ok['ok'] and ok['files']['uncertainty_distillation/train_cluster_border_500.npz']['indices'] == [600, 3]
     bad = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root'])), raise_on_error=False)  # unalignet: no untransformed/ files

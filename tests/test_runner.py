@@ -81,7 +81,7 @@ def test_cli_run_and_status(tmp_path, capsys):
     assert 'complete' in capsys.readouterr().out
 
 def test_plans_pass_absolute_paths_because_notebooks_run_in_their_own_folders(tmp_path, monkeypatch):
-    from align_nb.runner import plan_toyworld
+    from align_nb.experiment import plan_toyworld
     monkeypatch.chdir(tmp_path)
     jobs = plan_toyworld(backbones=['resnet'], runs_dir='relative/runs', figures_dir='figs')
     for j in jobs:
@@ -108,3 +108,32 @@ def test_run_made_with_other_threads_or_code_runs_again_from_an_empty_folder(tmp
     assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'complete'
     assert 'other code' in capsys.readouterr().out and load_json(tmp_path / 'run/metrics.json') == {'y': -1}
     from align_nb.core import set_threads; set_threads(1)
+
+def test_importing_the_runner_imports_no_study():
+    import subprocess, sys
+    code = ("import sys, align_nb.runner; bad = [m for m in ('align_nb.realexp', 'align_nb.fullscale', 'align_nb.experiment') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def test_unknown_plan_names_the_known_ones(capsys):
+    from align_nb.runner import get_plan
+    with pytest.raises(AlignNbError, match=r"unknown plan 'mian' \(did you mean 'main'\?\); known plans: \['fullscale', 'main', 'real'"):
+        get_plan('mian')
+    assert main(['mian']) == 2
+    assert "unknown plan 'mian'" in capsys.readouterr().err
+
+def test_a_user_study_registers_its_plan_and_runs_through_the_cli(tmp_path, monkeypatch, capsys):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    (tmp_path / 'my_study.py').write_text(
+        "from pathlib import Path\nfrom align_nb.runner import Job, register_plan\n"
+        f"def plan(runs_dir=None, extra=None):\n    return [Job('one', {str(nb)!r}, Path(runs_dir) / 'my' / 'one', {{'x': (extra or {{}}).get('x', 3)}})]\n"
+        "register_plan('mine', plan, 'a study of my own')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(['--plan-module', 'my_study', 'mine', '--runs-dir', str(tmp_path / 'runs'), '-p', 'x=4']) == 0
+    assert load_json(tmp_path / 'runs/my/one/metrics.json') == {'y': 8}
+    assert (tmp_path / 'runs/mine/status.csv').is_file()
+    from align_nb.runner import _registry
+    _registry().pop('mine')
+    assert main(['--plan-module', 'no_such_study_module', 'mine']) == 2
+    assert "plan module 'no_such_study_module': no such module" in capsys.readouterr().err

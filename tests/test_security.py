@@ -138,7 +138,7 @@ def test_planted_levels_pickle_never_runs(payload, tmp_path, where):
 
 def test_planted_levels_pickle_in_the_dry_run(payload, tmp_path):
     obj, marker, glob = payload
-    from align_nb.realexp import dry_run
+    from align_nb.fullscale import dry_run
     p = tmp_path / 'levels.pkl'
     with open(p, 'wb') as f: pickle.dump({'p1': [obj]}, f)
     rep = dry_run({'levels_pkl': str(p)}, raise_on_error=False)

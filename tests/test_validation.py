@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from align_nb.core import AlignNbError, check_fields, is_complete, load_json
-from align_nb.realexp import FullScaleConfig, dry_run
+from align_nb.fullscale import FullScaleConfig, dry_run
 from align_nb.runner import (LOCK_FILE, Job, _demo_notebook, check_parameters, main, paper_notebook, release_lock, run_jobs,
                              run_notebook, try_lock)
 
