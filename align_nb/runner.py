@@ -12,8 +12,8 @@ from .core import AlignNbError, default_runs_dir, is_complete, load_json, mark_c
 
 # %% auto #0
 __all__ = ['LOCK_FILE', 'PLAN_MODULES', 'paper_dir', 'paper_notebook', 'notebook_parameters', 'Job', 'run_signature',
-           'check_parameters', 'try_lock', 'release_lock', 'run_notebook', 'run_jobs', 'check_extra', 'Plan',
-           'register_plan', 'load_plans', 'get_plan', 'run_status', 'main']
+           'check_parameters', 'try_lock', 'release_lock', 'run_notebook', 'usable_cores', 'critical_path', 'run_jobs',
+           'check_extra', 'Plan', 'register_plan', 'load_plans', 'get_plan', 'run_status', 'main']
 
 # %% ../nbs/10_runner.ipynb #b890f5c9
 def paper_dir() -> Path:
@@ -310,48 +310,165 @@ def _record_failure(nb, run_dir, tmp, e, t0) -> dict:
               file=sys.stderr, flush=True)
     return res
 
-# %% ../nbs/10_runner.ipynb #47fb9a28
-def run_jobs(jobs:list, # `Job`s in execution order
+# %% ../nbs/10_runner.ipynb #6d3ecec4
+def usable_cores() -> int:
+    "CPU cores this process may run on (`os.sched_getaffinity`, else `os.cpu_count()`): the default number of parallel jobs."
+    try: return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError): return max(1, os.cpu_count() or 1)
+
+def critical_path(jobs:list # `Job`s in plan order (dependencies before dependents)
+                 ) -> dict:
+    "Job name -> the summed `cost` of the longest chain of jobs starting at it (itself and its dependents): the scheduling priority."
+    kids = {j.name: [] for j in jobs}
+    for j in jobs:
+        for d in j.depends:
+            if d in kids: kids[d].append(j.name)
+    cost, prio = {j.name: float(j.cost) for j in jobs}, {}
+    for j in reversed(jobs): prio[j.name] = cost[j.name] + max((prio[k] for k in kids[j.name] if k in prio), default=0.0)
+    return prio
+
+def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked):
+    "Body of a worker process: run one job and send its status dict back (a crash is sent as a failure)."
+    t0 = time.time()
+    try: r = run_notebook(notebook, run_dir, parameters, kernel=kernel, force=force, on_locked=on_locked)
+    except BaseException as e:
+        r = {'status': 'failed', 'run_dir': str(run_dir), 'error': f'{type(e).__name__}: {_tail(str(e), 300)}', 'seconds': round(time.time() - t0, 1)}
+    r.update(started_unix_s=round(t0, 3), ended_unix_s=round(time.time(), 3))
+    try: conn.send(r)
+    finally: conn.close()
+
+def _worker_died(j, code, t0):
+    "Record a job whose worker process ended without a result (killed, out of memory): FAILED.json when the folder has none."
+    err = f'the worker process running the job ended without a result (exit code {code}; negative: killed by signal {-code if code and code < 0 else "?"})'
+    rec = {'notebook': Path(j.notebook).name, 'error': 'WorkerDied', 'message': err, 'traceback': '', 'seconds': time.time() - t0, 'note': 'recorded by run_jobs'}
+    try:
+        if not (Path(j.run_dir) / 'FAILED.json').exists(): save_json(Path(j.run_dir) / 'FAILED.json', rec)
+    except Exception as e: err += f' [FAILED.json not written: {e}]'
+    return {'status': 'failed', 'run_dir': str(j.run_dir), 'error': err, 'seconds': round(time.time() - t0, 1)}
+
+def run_jobs(jobs:list, # `Job`s in plan order (dependencies before dependents)
              status_file=None, # CSV written after every job (default: none)
              force:bool=False, # rerun complete jobs too
              kernel:str='python3', verbose:bool=True,
-             on_locked:str='wait' # a job another runner is running: 'wait' for it, or 'skip' it (and the jobs that depend on it)
+             on_locked:str='wait', # a job another runner is running: 'wait' for it, or 'skip' it (and the jobs that depend on it)
+             workers:int=1 # jobs run side by side (each in its own process); None: `usable_cores()`; 1: one after another in plan order
             ):
-    "Run jobs in order, skipping complete ones and those whose dependencies failed; return a status DataFrame."
+    "Run jobs (side by side with `workers > 1`, longest chain first), skipping complete ones and those whose dependencies failed; return a status DataFrame in plan order."
     import pandas as pd
+    workers = usable_cores() if workers is None else workers
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1: raise AlignNbError(f'run_jobs: workers must be an integer >= 1, got {workers!r}')
     names = [j.name for j in jobs]
     if len(set(names)) != len(names): raise AlignNbError(f'duplicate job names: {sorted({n for n in names if names.count(n) > 1})}')
-    probs = {}  # every job's parameters are checked before any job runs; message -> the jobs it concerns
+    seen = set()
     for j in jobs:
-        try: check_parameters(j.notebook, j.parameters)
+        missing = [d for d in j.depends if d not in seen]
+        if missing: raise AlignNbError(f'job {j.name!r} depends on {missing}, which are not earlier jobs')
+        seen.add(j.name)
+    probs, checked = {}, {}  # every job's parameters are checked before any job runs; message -> the jobs it concerns
+    for j in jobs:
+        try: checked[j.name] = check_parameters(j.notebook, j.parameters)
         except (AlignNbError, FileNotFoundError) as e: probs.setdefault(str(e), []).append(j.name)
     if probs:
         n = sum(map(len, probs.values()))
         raise AlignNbError(f'{n} job(s) with bad parameters; nothing was run:\n' + '\n'.join(f'  - job(s) {js}: {m}' for m, js in probs.items()))
-    rows, ok, status_ok = [], {}, True
-    for i, j in enumerate(jobs):
-        missing = [d for d in j.depends if d not in ok]
-        if missing: raise AlignNbError(f'job {j.name!r} depends on {missing}, which are not earlier jobs')
-        bad = [d for d in j.depends if ok[d] is False]
-        busy = [d for d in j.depends if ok[d] is None]
-        if bad: r = {'status': 'blocked', 'run_dir': str(j.run_dir), 'error': f'dependency failed: {bad}'}
-        elif busy: r = {'status': 'locked', 'run_dir': str(j.run_dir), 'reason': f'dependency being run by another runner: {busy}'}
-        else:
-            if verbose: print(f'[{i+1}/{len(jobs)}] {j.name} ({j.notebook}) -> {j.run_dir}', flush=True)
-            r = run_notebook(j.notebook, j.run_dir, j.parameters, kernel=kernel, force=force or j.always, on_locked=on_locked)
-        if verbose and not (bad or busy):
-            print(f'    {r["status"]}' + (f' in {r["seconds"]} s' if 'seconds' in r else '') + (f': {r["error"]}' if 'error' in r else '')
-                  + (f' ({r["reason"]})' if 'reason' in r else ''), flush=True)
+    rows, ok, state = {}, {}, {'status_ok': True}
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(jobs), desc='jobs', unit='job', file=sys.stderr, leave=True)
+    def say(msg):
+        if not verbose: return
+        if bar is not None: bar.write(msg, file=sys.stdout)
+        else: print(msg, flush=True)
+        sys.stdout.flush()
+    def finish(i, j, r):
         ok[j.name] = None if r['status'] == 'locked' else r['status'] in ('complete', 'skipped')
-        rows.append({'job': j.name, 'notebook': j.notebook, **r})
-        if status_file is not None and status_ok:
+        rows[j.name] = {'job': j.name, 'notebook': j.notebook, **r}
+        say(f'[{i+1}/{len(jobs)}] end   {j.name}: {r["status"]}' + (f' in {r["seconds"]} s' if 'seconds' in r else '')
+            + (f': {r["error"]}' if 'error' in r else '') + (f' ({r["reason"]})' if 'reason' in r else ''))
+        if bar is not None: bar.update(1)
+        if status_file is not None and state['status_ok']:
             from align_nb.core import atomic_path
             try:
-                with atomic_path(status_file) as t: pd.DataFrame(rows).to_csv(t, index=False)
-            except OSError as e:  # e.g. a full disk: say so once, keep going (the status lines above record every job)
-                status_ok = False
+                with atomic_path(status_file) as t: pd.DataFrame([rows[n] for n in names if n in rows]).to_csv(t, index=False)
+            except OSError as e:  # e.g. a full disk: say so once, keep going (the status lines record every job)
+                state['status_ok'] = False
                 print(f'align-nb: cannot write the status file {status_file} ({e}); job states are printed only', file=sys.stderr, flush=True)
-    return pd.DataFrame(rows)
+    def held_back(j):
+        "The row of a job that must not run because a dependency failed or is being run elsewhere, else None."
+        bad = [d for d in j.depends if ok[d] is False]
+        busy = [d for d in j.depends if ok[d] is None]
+        if bad: return {'status': 'blocked', 'run_dir': str(j.run_dir), 'error': f'dependency failed: {bad}'}
+        if busy: return {'status': 'locked', 'run_dir': str(j.run_dir), 'reason': f'dependency being run by another runner: {busy}'}
+        return None
+    try:
+        if workers == 1:
+            for i, j in enumerate(jobs):
+                r = held_back(j)
+                if r is None:
+                    say(f'[{i+1}/{len(jobs)}] start {j.name} ({j.notebook}) -> {j.run_dir}')
+                    t0 = time.time()
+                    r = run_notebook(j.notebook, j.run_dir, checked[j.name], kernel=kernel, force=force or j.always, on_locked=on_locked)
+                    r.update(started_unix_s=round(t0, 3), ended_unix_s=round(time.time(), 3))
+                finish(i, j, r)
+        else: _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, finish, say)
+    finally:
+        if bar is not None: bar.close()
+    return pd.DataFrame([rows[n] for n in names if n in rows])
+
+def _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, finish, say):
+    "The scheduler of `run_jobs(workers > 1)`: one process per running job, the longest remaining chain first."
+    import importlib, multiprocessing as mp
+    from multiprocessing.connection import wait
+    worker = importlib.import_module('align_nb.runner')._job_worker  # by its module (also when this runs as __main__ or in a notebook)
+    ctx = mp.get_context('spawn')  # a clean interpreter per job: no forked threads or open kernels
+    prio, index = critical_path(jobs), {j.name: i for i, j in enumerate(jobs)}
+    pending, running, done = list(jobs), {}, set()  # running: name -> (process, connection, t0)
+    from align_nb.core import set_threads
+    set_threads()  # the workers (and their kernels) inherit the thread setting through the environment
+    try:
+        while pending or running:
+            progressed = True
+            while progressed:  # settle jobs that need no process: blocked or locked dependencies, complete folders
+                progressed = False
+                for j in list(pending):
+                    if any(d not in done for d in j.depends): continue
+                    r = held_back(j)
+                    if r is None and not (force or j.always):
+                        r = _complete_check(Path(j.run_dir), checked[j.name], run_signature(j.notebook), False)
+                        if r: r.update(started_unix_s=round(time.time(), 3), ended_unix_s=round(time.time(), 3))
+                    if r is not None:
+                        pending.remove(j); done.add(j.name); finish(index[j.name], j, r); progressed = True
+            ready = [j for j in pending if all(d in done for d in j.depends)
+                     and not (j.always and any(k.name not in done for k in jobs[:index[j.name]]))]
+            ready.sort(key=lambda j: (-prio[j.name], index[j.name]))
+            for j in ready[:max(0, workers - len(running))]:
+                rcv, snd = ctx.Pipe(duplex=False)
+                p = ctx.Process(target=worker, args=(snd, j.notebook, str(j.run_dir), checked[j.name], kernel, force or j.always, on_locked),
+                                name=f'align-nb job {j.name}')
+                p.start(); snd.close()
+                pending.remove(j); running[j.name] = (p, rcv, time.time())
+                say(f'[{index[j.name]+1}/{len(jobs)}] start {j.name} ({j.notebook}) -> {j.run_dir}  [{len(running)} running]')
+            if not running:
+                if pending: raise AlignNbError(f'run_jobs: no job can start (pending: {[j.name for j in pending]}); this is a bug in the scheduler')
+                continue
+            wait([c for _, c, _ in running.values()] + [p.sentinel for p, _, _ in running.values()])
+            for name, (p, c, t0) in list(running.items()):
+                r = None
+                if c.poll():
+                    try: r = c.recv()
+                    except (EOFError, OSError): r = None
+                elif p.is_alive(): continue
+                p.join()
+                j = jobs[index[name]]
+                if r is None: r = _worker_died(j, p.exitcode, t0)
+                c.close(); del running[name]; done.add(name)
+                finish(index[name], j, r)
+    finally:
+        for name, (p, c, t0) in running.items():  # interrupted: stop the jobs still running (their folders resume next time)
+            if p.is_alive(): p.terminate()
+            p.join(5)
+            say(f'{name}: stopped (the runner was interrupted); its run folder resumes on the next run')
 
 # %% ../nbs/10_runner.ipynb #3d6ccc02
 def _demo_notebook(path, body:str="from align_nb.core import save_json\nsave_json(f'{run_dir}/metrics.json', {'y': x * 2})"):
@@ -450,7 +567,7 @@ def __getattr__(name):
         return getattr(ex, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
-# %% ../nbs/10_runner.ipynb #380a4b1e
+# %% ../nbs/10_runner.ipynb #9750b6a3
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -498,6 +615,8 @@ def main(argv=None):
         sp = sub.add_parser(name, help=pl.help, description=pl.help)
         (pl.add_arguments or _default_arguments)(sp)
         sp.add_argument('--force', action='store_true', help='rerun complete jobs too')
+        sp.add_argument('--jobs', type=int, default=None, metavar='N',
+                        help=f'jobs run side by side, each in its own process with $ALIGN_NB_THREADS threads (default: the usable cores, {usable_cores()} here; 1: one after another in plan order)')
         runnable.append(sp)
     r = sub.add_parser('run', help='run one paper notebook')
     r.add_argument('notebook'); r.add_argument('run_dir')
@@ -536,7 +655,7 @@ def _run_plan(pl, a):
     if isinstance(out, int): return out
     if not isinstance(out, dict) or 'jobs' not in out:
         raise AlignNbError(f'plan {pl.name!r}: from_args must return a dict with "jobs" (and "status_file", "results") or an exit code, got {type(out).__name__}')
-    st = run_jobs(out['jobs'], status_file=out.get('status_file'), force=a.force, on_locked=a.on_locked)
+    st = run_jobs(out['jobs'], status_file=out.get('status_file'), force=a.force, on_locked=a.on_locked, workers=a.jobs)
     print(f'\n{len(st)} jobs in {time.time() - t0:.0f} s: ' + ', '.join(f'{k} {v}' for k, v in st.status.value_counts().items()), flush=True)
     table = out.get('results')
     if table is not None and Path(table).is_file(): print(f'\nResults ({table}):\n' + Path(table).read_text())

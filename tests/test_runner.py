@@ -137,3 +137,89 @@ def test_a_user_study_registers_its_plan_and_runs_through_the_cli(tmp_path, monk
     _registry().pop('mine')
     assert main(['--plan-module', 'no_such_study_module', 'mine']) == 2
     assert "plan module 'no_such_study_module': no such module" in capsys.readouterr().err
+
+# ---- the parallel runner (run_jobs(workers=N), --jobs N) ----
+_SLEEP_THEN_METRICS = ("import time\nfrom align_nb.core import save_json\ntime.sleep(x)\nsave_json(f'{run_dir}/metrics.json', {'y': x * 2})")
+
+def _times(st, name):
+    r = st.set_index('job').loc[name]
+    return float(r.started_unix_s), float(r.ended_unix_s)
+
+def test_a_failed_job_next_to_a_running_one(tmp_path):
+    slow = _demo_notebook(tmp_path / 'slow.ipynb', _SLEEP_THEN_METRICS)
+    bad = _demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'broken {x}')")
+    ok = _demo_notebook(tmp_path / 'ok.ipynb')
+    jobs = [Job('slow', str(slow), tmp_path / 'slow', {'x': 4}), Job('bad', str(bad), tmp_path / 'bad', {'x': 7}),
+            Job('after_bad', str(ok), tmp_path / 'after_bad', {'x': 1}, depends=['bad']),
+            Job('after_after', str(ok), tmp_path / 'after_after', {'x': 2}, depends=['after_bad'])]
+    st = run_jobs(jobs, status_file=tmp_path / 'status.csv', verbose=False, workers=2)
+    assert list(st.job) == ['slow', 'bad', 'after_bad', 'after_after']  # plan order, whatever the finishing order
+    assert list(st.status) == ['complete', 'failed', 'blocked', 'blocked']
+    f = load_json(tmp_path / 'bad/FAILED.json')
+    assert 'broken 7' in f['message'] and f['error'] == 'PapermillExecutionError' and not is_complete(tmp_path / 'bad')
+    assert is_complete(tmp_path / 'slow') and load_json(tmp_path / 'slow/metrics.json') == {'y': 8}
+    (s0, s1), (b0, b1) = _times(st, 'slow'), _times(st, 'bad')
+    assert b0 < s1 and s0 < b1  # the failure happened while the other job was running
+    blocked = st.set_index('job').error
+    assert blocked['after_bad'] == "dependency failed: ['bad']" and blocked['after_after'] == "dependency failed: ['after_bad']"
+    assert not (tmp_path / 'after_bad').exists()
+    import pandas as pd
+    csv = pd.read_csv(tmp_path / 'status.csv')
+    assert list(csv.status) == ['complete', 'failed', 'blocked', 'blocked'] and csv.error[2] == "dependency failed: ['bad']"
+    # a rerun (the notebook fixed) runs only the failed job and the blocked ones
+    _demo_notebook(tmp_path / 'bad.ipynb')
+    st2 = run_jobs(jobs, verbose=False, workers=2)
+    assert list(st2.status) == ['skipped', 'complete', 'complete', 'complete']
+    assert not (tmp_path / 'bad/FAILED.json').exists() and load_json(tmp_path / 'after_after/metrics.json') == {'y': 4}
+
+def test_two_independent_jobs_run_at_the_same_time(tmp_path):
+    # each job announces itself, then waits for the other's announcement: one after the other, the first would time out
+    body = ("import time\nfrom pathlib import Path\nfrom align_nb.core import save_json\nhere = Path(run_dir).parent\n"
+            "(here / f'{x}.started').write_text('')\nother = here / f'{1 - x}.started'\nt0 = time.time()\n"
+            "while not other.exists():\n    assert time.time() - t0 < 240, 'the other job never started while this one ran'\n    time.sleep(0.05)\n"
+            "save_json(f'{run_dir}/metrics.json', {'y': x})")
+    nb = _demo_notebook(tmp_path / 'meet.ipynb', body)
+    jobs = [Job('zero', str(nb), tmp_path / 'runs' / 'zero', {'x': 0}), Job('one', str(nb), tmp_path / 'runs' / 'one', {'x': 1})]
+    st = run_jobs(jobs, verbose=False, workers=2)
+    assert list(st.status) == ['complete', 'complete'], st.to_dict('records')
+    (a0, a1), (b0, b1) = _times(st, 'zero'), _times(st, 'one')
+    assert max(a0, b0) < min(a1, b1)  # the recorded intervals overlap
+
+def test_the_longest_chain_starts_first(tmp_path):
+    nb = _demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
+    jobs = [Job('a', str(nb), tmp_path / 'a', {'x': 1}, cost=1), Job('b', str(nb), tmp_path / 'b', {'x': 1}, cost=1),
+            Job('c', str(nb), tmp_path / 'c', {'x': 1}, cost=1), Job('d', str(nb), tmp_path / 'd', {'x': 1}, depends=['c'], cost=50)]
+    st = run_jobs(jobs, verbose=False, workers=2)
+    assert set(st.status) == {'complete'}
+    t = {n: _times(st, n) for n in 'abcd'}
+    assert t['c'][0] < t['b'][0] and t['a'][0] < t['b'][0]  # c (heading the chain c -> d) and a start first; b waits for a free worker
+    assert t['b'][0] >= min(t['a'][1], t['c'][1])
+
+def test_jobs_1_runs_one_after_another_in_plan_order(tmp_path, monkeypatch):
+    nb = _demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
+    (tmp_path / 'seq_study.py').write_text(
+        "from pathlib import Path\nfrom align_nb.runner import Job, register_plan\n"
+        f"def plan(runs_dir=None):\n    return [Job(n, {str(nb)!r}, Path(runs_dir) / n, {{'x': 0}}, cost=c) for n, c in (('a', 1), ('b', 9), ('c', 50))]\n"
+        "register_plan('seq', plan, 'three independent jobs')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(['--plan-module', 'seq_study', 'seq', '--runs-dir', str(tmp_path / 'runs'), '--jobs', '1']) == 0
+    import pandas as pd
+    st = pd.read_csv(tmp_path / 'runs/seq/status.csv')
+    assert list(st.job) == ['a', 'b', 'c'] and set(st.status) == {'complete'}
+    s, e = list(st.started_unix_s), list(st.ended_unix_s)
+    assert s[0] < e[0] <= s[1] < e[1] <= s[2] < e[2]  # plan order, one at a time (the costs would put c first in parallel)
+    from align_nb.runner import _registry
+    _registry().pop('seq')
+
+def test_a_worker_that_dies_is_recorded_as_a_failure_and_its_lock_is_taken_over(tmp_path):
+    # the notebook kills the worker process that runs it (the kernel's parent): no result comes back
+    killer = _demo_notebook(tmp_path / 'kill.ipynb', "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(30)")
+    ok = _demo_notebook(tmp_path / 'ok.ipynb')
+    jobs = [Job('dies', str(killer), tmp_path / 'dies', {'x': 1}), Job('after', str(ok), tmp_path / 'after', {'x': 1}, depends=['dies']),
+            Job('other', str(ok), tmp_path / 'other', {'x': 3})]
+    st = run_jobs(jobs, verbose=False, workers=2)
+    assert list(st.status) == ['failed', 'blocked', 'complete']
+    assert 'ended without a result' in st.error[0] and 'signal 9' in st.error[0]
+    assert load_json(tmp_path / 'dies/FAILED.json')['error'] == 'WorkerDied'
+    jobs[0] = Job('dies', str(ok), tmp_path / 'dies', {'x': 1})  # fixed: the dead worker's lock is stale and taken over
+    assert list(run_jobs(jobs, verbose=False, workers=2).status) == ['complete', 'complete', 'skipped']
