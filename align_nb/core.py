@@ -15,7 +15,7 @@ __all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 
            'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
            'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
            'is_complete', 'LazyClasses', 'RestrictedUnpickler', 'safe_unpickle', 'safe_np_load', 'check_finite',
-           'check_fields', 'check_device']
+           'check_fields', 'check_device', 'cache_lock']
 
 # %% ../nbs/00_core.ipynb #d3a15f45
 class AlignNbError(ValueError):
@@ -478,3 +478,40 @@ def check_device(device, # a torch device name
     extra = ", 'auto'" if allow_auto else ''
     if not ok: raise AlignNbError(f"{what}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'{extra}, got {device!r}")
     return device
+
+# %% ../nbs/00_core.ipynb #b4856a9f
+@contextlib.contextmanager
+def cache_lock(path, # the cache entry (file or folder) it guards; the lock file is `<path>.lock` beside it
+               what:str='cache entry' # named in the message printed while waiting
+              ):
+    "Hold the lock of one cache entry (check, then compute on a miss, inside it): a second process waits, then reads the entry; a dead holder's lock is free."
+    try: import fcntl
+    except ImportError: yield None; return  # no flock (Windows): no cross-process guard
+    lock = Path(str(path) + '.lock'); lock.parent.mkdir(parents=True, exist_ok=True)
+    waited, t0 = False, datetime.datetime.now()
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not waited:
+                try: holder = json.loads(os.pread(fd, 4096, 0) or b'{}')
+                except (ValueError, OSError): holder = {}
+                print(f'{what} {Path(path).name}: being computed by pid {holder.get("pid", "?")} on {holder.get("host", "?")} '
+                      f'since {holder.get("since_utc", "?")}; waiting for it', file=sys.stderr, flush=True)
+                waited = True
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder releases it or ends
+        try: same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)  # the holder removed that lock file when done: lock the current one
+    if waited: print(f'{what} {Path(path).name}: free after {(datetime.datetime.now() - t0).total_seconds():.0f} s', file=sys.stderr, flush=True)
+    try:
+        import socket
+        info = dict(pid=os.getpid(), host=socket.gethostname(), since_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+        try: os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(info).encode(), 0)
+        except OSError: pass  # e.g. a full disk: the lock still holds, only the holder's name is missing
+        yield lock
+    finally:
+        try: lock.unlink()  # removed while held (a waiter then finds its file gone and locks the current one)
+        except OSError: pass
+        os.close(fd)  # closing the descriptor releases the lock
