@@ -223,3 +223,18 @@ def test_a_worker_that_dies_is_recorded_as_a_failure_and_its_lock_is_taken_over(
     assert load_json(tmp_path / 'dies/FAILED.json')['error'] == 'WorkerDied'
     jobs[0] = Job('dies', str(ok), tmp_path / 'dies', {'x': 1})  # fixed: the dead worker's lock is stale and taken over
     assert list(run_jobs(jobs, verbose=False, workers=2).status) == ['complete', 'complete', 'skipped']
+
+def test_the_toyworld_plan_starts_its_teacher_first_and_figures_last(tmp_path):
+    from align_nb.experiment import plan_toyworld
+    from align_nb.runner import critical_path
+    jobs = plan_toyworld(runs_dir=tmp_path, figures_dir=tmp_path / 'figs')
+    prio = critical_path(jobs)
+    assert max(prio, key=prio.get) == 'teacher'  # the head of teacher -> distillations -> evaluations
+    assert all(prio['teacher'] > prio[j.name] for j in jobs if j.name != 'teacher')
+    assert jobs[-1].name == 'figures' and jobs[-1].always  # always-jobs start after every earlier job has ended
+
+def test_bad_worker_counts_are_refused(tmp_path, capsys):
+    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    with pytest.raises(AlignNbError, match='workers must be an integer >= 1, got 0'):
+        run_jobs([Job('a', str(nb), tmp_path / 'a')], workers=0)
+    assert not (tmp_path / 'a').exists()
