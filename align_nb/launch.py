@@ -10,8 +10,10 @@ import numpy as np
 from .core import AlignNbError, atomic_path, save_json, load_json, hash_obj, is_complete, mark_complete, open_memmap_alloc, sha256_file
 
 # %% auto #0
-__all__ = ['RDZV_BACKENDS', 'WORKER_SCRIPT', 'check_launch_options', 'torchrun_command', 'rank_env', 'worker_main', 'launch',
-           'shard_status', 'extract_features_sharded', 'load_image_set', 'features_task']
+__all__ = ['RDZV_BACKENDS', 'WORKER_SCRIPT', 'LAUNCH_FIELDS', 'check_launch_options', 'torchrun_command', 'rank_env',
+           'worker_main', 'launch', 'shard_status', 'extract_features_sharded', 'load_image_set', 'features_task',
+           'launch_options', 'uses_torchrun', 'fullscale_pool_features_task', 'launched_pool_features',
+           'fullscale_distill_task', 'launched_distill']
 
 # %% ../nbs/19_launch.ipynb #16b9be86
 RDZV_BACKENDS = ('c10d', 'static', 'etcd', 'etcd-v2')
@@ -53,7 +55,7 @@ def torchrun_command(args:list, # the script and its arguments (what torchrun ru
                   f'--rdzv_id={rdzv_id or "align_nb"}']
     return cmd + ['--max_restarts=0'] + [str(a) for a in args]
 
-# %% ../nbs/19_launch.ipynb #356c22f5
+# %% ../nbs/19_launch.ipynb #15d15d71
 def _import_fn(spec:str):
     "The function named by 'package.module:function'."
     import importlib
@@ -87,7 +89,7 @@ def worker_main(task_file # task.json written by `launch`
     t0 = time.time()
     try:
         task = load_json(task_file)
-        if os.environ.get('ALIGN_NB_FAIL_RANK', '') == str(r): raise AlignNbError(f'rank {r}: failing on purpose (ALIGN_NB_FAIL_RANK={r})')
+        if os.environ.get('ALIGN_NB_FAIL_RANK', '') == str(r) and os.environ.get('ALIGN_NB_FAIL_TASK', folder.name) == folder.name: raise AlignNbError(f'rank {r}: failing on purpose (ALIGN_NB_FAIL_RANK={r})')
         res = _import_fn(task['fn'])(**task['kwargs'])
         res = res if isinstance(res, dict) else {'result': res}
         save_json(folder / f'rank{r}.result.json', {**env, 'seconds': round(time.time() - t0, 2), 'result': res})
@@ -106,10 +108,10 @@ def worker_main(task_file # task.json written by `launch`
     sys.stdout.flush(); sys.stderr.flush()
     return code
 
-# %% ../nbs/19_launch.ipynb #0e1cd528
+# %% ../nbs/19_launch.ipynb #a14ade4c
 WORKER_SCRIPT = 'import sys\nfrom align_nb.launch import worker_main\nsys.exit(worker_main(sys.argv[1]))\n'
 
-def _tail_lines(path, n:int=30, chars:int=3000) -> str:
+def _tail_lines(path, n:int=25, chars:int=2500) -> str:
     p = Path(path)
     if not p.is_file(): return f'(no log file {p})'
     s = '\n'.join(p.read_text(errors='replace').splitlines()[-n:])
@@ -374,3 +376,93 @@ def features_task(model:str, # timm name, or a backbone weights file written by 
     t0, st = time.time(), {}
     f = extract_features_sharded(net, ims, path, batch_size=batch_size, device=device, num_workers=num_workers, dtype=dtype, shard_size=shard_size, stats=st)
     return {'path': str(path), **st, 'n_images': len(ims), 'seconds': round(time.time() - t0, 2), 'complete': f is not None}
+
+# %% ../nbs/19_launch.ipynb #00012424
+LAUNCH_FIELDS = ('nproc_per_node', 'nnodes', 'node_rank', 'rdzv_backend', 'rdzv_endpoint', 'rdzv_id')
+
+def launch_options(config # a `FullScaleConfig` (or anything with the `LAUNCH_FIELDS` attributes)
+                  ) -> dict:
+    "The `launch` keyword arguments of a config (its torchrun fields)."
+    return {k: getattr(config, k) for k in LAUNCH_FIELDS}
+
+def uses_torchrun(config # a `FullScaleConfig`
+                 ) -> bool:
+    "Whether the config asks for more than one process (then the heavy steps go through `launch`)."
+    return int(config.nproc_per_node) * int(config.nnodes) > 1
+
+# %% ../nbs/19_launch.ipynb #d887edf4
+def _cpu_threads(device):
+    import torch
+    if str(device) == 'cpu': torch.set_num_threads(1)  # as the notebooks do: the same run keys in and out of torchrun
+
+def fullscale_pool_features_task(config:str, # the study's config JSON
+                                 backbone:str, # the teacher backbone (timm name)
+                                 run_dir:str, # the teacher run folder (holds the pool list written by `save_pool`)
+                                 device:str='cpu' # 'cpu' or 'cuda'
+                                ) -> dict:
+    "Launched task: this rank's shards of the pool's teacher-backbone features, into `<run_dir>/features/pool.npy`."
+    from align_nb.realexp import as_fullscale, load_pool, study_backbone
+    _cpu_threads(device)
+    cfg = as_fullscale(config)
+    model, tf, _ = study_backbone(backbone, cfg, None, role='teacher')
+    pool, st, t0 = load_pool(run_dir), {}, time.time()
+    f = extract_features_sharded(model, pool, Path(run_dir) / 'features' / 'pool.npy', transform=tf, batch_size=cfg.batch_size, device=device,
+                                 num_workers=cfg.num_workers, stats=st)
+    return {**st, 'n_images': len(pool), 'shape': None if f is None else list(f.shape), 'seconds': round(time.time() - t0, 2)}
+
+def launched_pool_features(config, # the study's `FullScaleConfig`
+                           config_path:str, # its JSON file (what the ranks read)
+                           backbone:str, # the teacher backbone
+                           run_dir, # the teacher run folder
+                           device:str='cpu' # torch device of the ranks
+                          ) -> tuple:
+    "`(features memory map, launch metrics)`: the pool's features extracted by `nproc_per_node x nnodes` ranks."
+    run_dir = Path(run_dir).resolve()
+    m = launch('align_nb.launch:fullscale_pool_features_task', {'config': str(config_path), 'backbone': backbone, 'run_dir': str(run_dir), 'device': device},
+               run_dir, name='pool_features', **launch_options(config))
+    return np.load(run_dir / 'features' / 'pool.npy', mmap_mode='r'), m
+
+def fullscale_distill_task(config:str, # the study's config JSON
+                           backbone:str, # the student backbone (timm name)
+                           variant:str, # 'alignet' or 'unalignet'
+                           teacher_dir:str, # the teacher run folder (pool and triplets), unless the config trains from the release
+                           triplets_dir:str, # folder with train.npz / val.npz ('' : the teacher's triplets/<variant>/)
+                           distill_config:dict, # the `DistillConfig` fields the notebook chose
+                           out_dir:str, # the student run folder (as in one process)
+                           seed:int=0 # seed of the triplet file checks
+                          ) -> dict:
+    "Launched task: `distill()` of one student on every rank (data-parallel), inputs rebuilt from the files the notebook used."
+    from align_nb.realexp import as_fullscale, load_pool, pool_triplets, study_backbone
+    from align_nb.distill import DistillConfig, distill
+    cfg, dcfg = as_fullscale(config), DistillConfig(**distill_config)
+    _cpu_threads(dcfg.device)
+    if cfg.alignet_release_dir:
+        from align_nb.release import release_training_data, VARIANT_TRANSFORM
+        rel = release_training_data(cfg.alignet_release_dir, cfg.imagenet_train_dir, VARIANT_TRANSFORM[variant], cfg.alignet_release_sampling,
+                                    cfg.alignet_release_filenames or None)
+        pool, tri, tsi, vai, vas = rel['pool'], rel['train_idx'], rel['train_sims'], rel['val_idx'], rel['val_sims']
+    else:
+        pool = load_pool(teacher_dir)
+        tdir = Path(triplets_dir) if triplets_dir else Path(teacher_dir) / 'triplets' / variant
+        (tri, tsi, _), (vai, vas, _) = (pool_triplets(tdir / f, pool.ids, seed=seed) for f in ('train.npz', 'val.npz'))
+    base, tf, _ = study_backbone(backbone, cfg, None, role='student')
+    met = distill(base, pool, tri, tsi, vai, vas, dcfg, out_dir, transform=tf, progress=rank_env()['rank'] == 0)
+    return {'metrics': met}
+
+def launched_distill(config, # the study's `FullScaleConfig`
+                     config_path:str, # its JSON file
+                     backbone:str, # the student backbone
+                     variant:str, # 'alignet' or 'unalignet'
+                     teacher_dir:str, # the teacher run folder
+                     triplets_dir:str, # '' or a folder with train.npz / val.npz
+                     distill_config, # the `DistillConfig` to run
+                     out_dir, # the student run folder
+                     run_dir, # the notebook's run folder (the launch files go to <run_dir>/launch/distill/)
+                     seed:int=0 # seed of the triplet file checks
+                    ) -> dict:
+    "`distill()`'s metrics from `nproc_per_node x nnodes` ranks, with a `launch` entry (world size, rank logs, seconds)."
+    m = launch('align_nb.launch:fullscale_distill_task',
+               {'config': str(config_path), 'backbone': backbone, 'variant': variant, 'teacher_dir': str(teacher_dir), 'triplets_dir': str(triplets_dir or ''),
+                'distill_config': distill_config.to_dict(), 'out_dir': str(Path(out_dir).resolve()), 'seed': int(seed)},
+               Path(run_dir).resolve(), name='distill', **launch_options(config))
+    return {**m['result']['metrics'], 'launch': {k: m[k] for k in ('world_size', 'nproc_per_node', 'nnodes', 'seconds', 'logs', 'skipped')}}
