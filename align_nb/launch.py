@@ -390,7 +390,7 @@ def uses_torchrun(config # a `FullScaleConfig`
     "Whether the config asks for more than one process (then the heavy steps go through `launch`)."
     return int(config.nproc_per_node) * int(config.nnodes) > 1
 
-# %% ../nbs/19_launch.ipynb #d887edf4
+# %% ../nbs/19_launch.ipynb #29c8a85b
 def _cpu_threads(device):
     import torch
     if str(device) == 'cpu': torch.set_num_threads(1)  # as the notebooks do: the same run keys in and out of torchrun
@@ -401,7 +401,8 @@ def fullscale_pool_features_task(config:str, # the study's config JSON
                                  device:str='cpu' # 'cpu' or 'cuda'
                                 ) -> dict:
     "Launched task: this rank's shards of the pool's teacher-backbone features, into `<run_dir>/features/pool.npy`."
-    from align_nb.realexp import as_fullscale, load_pool, study_backbone
+    from align_nb.fullscale import as_fullscale
+    from align_nb.realexp import load_pool, study_backbone
     _cpu_threads(device)
     cfg = as_fullscale(config)
     model, tf, _ = study_backbone(backbone, cfg, None, role='teacher')
@@ -432,7 +433,8 @@ def fullscale_distill_task(config:str, # the study's config JSON
                            seed:int=0 # seed of the triplet file checks
                           ) -> dict:
     "Launched task: `distill()` of one student on every rank (data-parallel), inputs rebuilt from the files the notebook used."
-    from align_nb.realexp import as_fullscale, load_pool, pool_triplets, study_backbone
+    from align_nb.fullscale import as_fullscale
+    from align_nb.realexp import load_pool, pool_triplets, study_backbone
     from align_nb.distill import DistillConfig, distill
     cfg, dcfg = as_fullscale(config), DistillConfig(**distill_config)
     _cpu_threads(dcfg.device)
