@@ -108,7 +108,7 @@ def worker_main(task_file # task.json written by `launch`
     sys.stdout.flush(); sys.stderr.flush()
     return code
 
-# %% ../nbs/19_launch.ipynb #a14ade4c
+# %% ../nbs/19_launch.ipynb #3bde5aab
 WORKER_SCRIPT = 'import sys\nfrom align_nb.launch import worker_main\nsys.exit(worker_main(sys.argv[1]))\n'
 
 def _tail_lines(path, n:int=25, chars:int=2500) -> str:
@@ -163,9 +163,9 @@ def launch(fn:str, # the function every rank calls, as 'module:function' (it ret
     cmd = torchrun_command([folder / 'worker.py', folder / 'task.json'], nproc_per_node, nnodes, node_rank, rdzv_backend, rdzv_endpoint,
                            rdzv_id or f'{name}-{key[:8]}')
     if nnodes > 1:  # what the other nodes run (same rendezvous; their node rank from NODE_RANK)
-        other = [a if not a.startswith('--node_rank=') else '--node_rank=${NODE_RANK:?set NODE_RANK to this node\'s rank}' for a in cmd]
+        other = [a if not a.startswith('--node_rank=') else '"--node_rank=${NODE_RANK:?set NODE_RANK to the rank of this node}"' for a in cmd]
         (folder / 'command.sh').write_text('#!/bin/bash\n# run on every other node (shared file system), e.g. NODE_RANK=1 bash command.sh\n'
-                                           + ' '.join(a if a.startswith('--node_rank=') else shlex.quote(a) for a in other) + '\n')
+                                           + ' '.join(a if a.startswith('"--node_rank=') else shlex.quote(a) for a in other) + '\n')
         print(f'launch({name}): waiting for {nnodes - 1} more node(s): on node k run  NODE_RANK=k bash {folder / "command.sh"}', flush=True)
     penv = {**os.environ, **{k: str(v) for k, v in (env or {}).items()}}
     if nnodes == 1: penv.setdefault('GLOO_SOCKET_IFNAME', 'lo')  # one node: gloo over loopback

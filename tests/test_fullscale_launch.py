@@ -40,9 +40,10 @@ def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(tmp_pa
     done = [lm['ranks'][r]['result']['computed'] for r in ('0', '1')]
     assert done[0] and done[1] and not set(done[0]) & set(done[1])  # both ranks extracted, disjoint shards
     for r in (0, 1): assert f'=== rank {r} of 2' in (t / 'launch' / 'pool_features' / f'rank{r}.log').read_text()
-    model, tf, _ = fs.study_backbone(cfg.teacher_backbone, cfg, None, role='teacher')
+    from align_nb.realexp import study_backbone, load_pool
+    model, tf, _ = study_backbone(cfg.teacher_backbone, cfg, None, role='teacher')
     torch.set_num_threads(1)
-    ref = extract_features(model, fs.load_pool(t), tf, batch_size=cfg.batch_size, progress=False)
+    ref = extract_features(model, load_pool(t), tf, batch_size=cfg.batch_size, progress=False)
     store = np.load(t / 'features' / 'pool.npy')
     assert store.shape == (200, ref.shape[1]) and np.array_equal(store, ref)
     assert load_json(t / 'metrics.json')['pool_features_launch']['world_size'] == 2
@@ -61,3 +62,20 @@ def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(tmp_pa
     f = load_json(d / 'FAILED.json')
     assert 'rank 1 of 2 failed' in f['message'] and 'ALIGN_NB_FAIL_RANK=1' in f['message'] and '=== rank 1 of 2' in f['message']
     assert 'rank1.log' in f['message'] and not is_complete(d)
+
+
+def test_fullscale_launch_fields_are_checked(tmp_path):
+    fs = _study()
+    with pytest.raises(AlignNbError, match='FullScaleConfig: nnodes=2 needs rdzv_endpoint'): fs.FullScaleConfig(nnodes=2, nproc_per_node=8)
+    with pytest.raises(AlignNbError, match='FullScaleConfig: nproc_per_node must be >= 1'): fs.FullScaleConfig(nproc_per_node=0)
+    with pytest.raises(AlignNbError, match='rdzv_backend must be one of'): fs.FullScaleConfig(nnodes=2, rdzv_endpoint='n0:29500', rdzv_backend='x')
+    # the dry run: the paper's batch (512 triplets) must split evenly over the ranks; GPUs must exist for device cuda
+    rep = fs.dry_run(fs.FullScaleConfig(nproc_per_node=3, device='cpu', runs_dir=str(tmp_path)), raise_on_error=False)
+    assert any('batch_size 512 is not divisible by nproc_per_node x nnodes = 3' in p for p in rep['problems'])
+    if torch.cuda.device_count() < 2:
+        rep = fs.dry_run(fs.FullScaleConfig(nproc_per_node=2, device='cuda', runs_dir=str(tmp_path)), raise_on_error=False)
+        assert any(f'nproc_per_node=2 with device' in p and 'visible GPU' in p for p in rep['problems'])
+    # another process count: the same config file, so the runner reuses finished steps
+    a = fs.plan_fullscale(fs.FullScaleConfig(runs_dir=str(tmp_path / 'r'), students=('resnet10t',), device='cpu'))
+    b = fs.plan_fullscale(fs.FullScaleConfig(runs_dir=str(tmp_path / 'r'), students=('resnet10t',), device='cpu', nproc_per_node=4))
+    assert a[0].parameters['config'] == b[0].parameters['config']

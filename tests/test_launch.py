@@ -101,3 +101,30 @@ def test_launch_options_are_checked():
     c = torchrun_command(['w.py'], 4, nnodes=3, node_rank=2, rdzv_backend='static', rdzv_endpoint='10.0.0.1:29400', rdzv_id='x', python='py')
     assert '--rdzv_backend=static' in c and '--node_rank=2' in c and '--nnodes=3' in c and '--standalone' not in c
     with pytest.raises(AlignNbError, match='JSON-able'): launch('align_nb.launch:_echo', {'x': object()}, '/tmp/unused')
+
+
+@needs_gloo
+def test_two_nodes_on_this_machine_through_the_rendezvous_and_command_sh(tmp_path):
+    "Node 0 runs `launch` (nnodes=2, c10d rendezvous on loopback); node 1 runs the command.sh it writes; 2 ranks in all."
+    import socket, subprocess, threading
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    got = {}
+    def node0():
+        try: got['m'] = launch('align_nb.launch:_echo', {'x': 5}, tmp_path, name='two_nodes', nproc_per_node=1, nnodes=2,
+                               rdzv_endpoint=f'127.0.0.1:{port}', rdzv_id='t2n', env={'GLOO_SOCKET_IFNAME': 'lo'}, timeout=240)
+        except Exception as e: got['e'] = e
+    th = threading.Thread(target=node0); th.start()
+    sh = tmp_path / 'launch' / 'two_nodes' / 'command.sh'
+    for _ in range(600):
+        if sh.is_file(): break
+        th.join(0.1)
+    assert sh.is_file() and '--node_rank=${NODE_RANK' in sh.read_text() and f'--rdzv_endpoint=127.0.0.1:{port}' in sh.read_text()
+    p = subprocess.run(['bash', str(sh)], env={**os.environ, 'NODE_RANK': '1', 'GLOO_SOCKET_IFNAME': 'lo'}, capture_output=True, text=True, timeout=240)
+    th.join(240)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert 'e' not in got, got.get('e')
+    m = got['m']
+    assert m['world_size'] == 2 and m['nnodes'] == 2
+    ys = sorted(load_json(tmp_path / 'launch' / 'two_nodes' / f'rank{r}.result.json')['result']['y'] for r in (0, 1))
+    assert ys == [5, 6]  # both ranks ran, one on each "node", and wrote into the shared run folder
