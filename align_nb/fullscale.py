@@ -15,7 +15,7 @@ __all__ = ['FIT_TEACHER_KEYS', 'FIT_HUMAN_KEYS', 'FULLSCALE_STUDENTS', 'FullScal
            'fullscale_pool', 'human_model_for', 'human_model_summary', 'fullscale_teacher_data', 'fullscale_eval_sets',
            'plan_fullscale']
 
-# %% ../nbs/18_fullscale.ipynb #333ffcf7
+# %% ../nbs/18_fullscale.ipynb #0e58f723
 FIT_TEACHER_KEYS = ('alpha', 'sigma', 'tau_local', 'local_batch_size', 'lr', 'batch_size', 'max_epochs', 'patience', 'monitor', 'calibrate')
 FIT_HUMAN_KEYS = ('lams', 'dim', 'lr', 'batch_size', 'max_epochs', 'patience', 'stop_frac', 'prune_tol', 'prune_min_items', 'init_mean', 'init_std', 'progress')
 FULLSCALE_STUDENTS = ('vit_base_patch16_siglip_224', 'vit_base_patch14_dinov2.lvd142m', 'vit_base_patch16_clip_224.openai', 'vit_base_patch16_224')
@@ -68,6 +68,12 @@ class FullScaleConfig:
     batch_size: int = 256 # images per forward pass when extracting features
     num_workers: int = 8 # DataLoader workers when extracting features
     seed: int = 0 # seed of subsets, the teacher, the triplets and the students
+    nproc_per_node: int = 1 # processes per node for the heavy steps (pool features, distillation): > 1 launches torchrun from the notebook (one process per GPU); 1 runs them in the notebook's kernel
+    nnodes: int = 1 # nodes (torchrun --nnodes); > 1 needs rdzv_endpoint and a run folder on a file system every node sees
+    node_rank: int = 0 # this node's rank (torchrun --node_rank; the c10d backend assigns ranks itself)
+    rdzv_backend: str = 'c10d' # torchrun --rdzv_backend (several nodes)
+    rdzv_endpoint: str = '' # torchrun --rdzv_endpoint, 'host:port' of node 0 (several nodes)
+    rdzv_id: str = '' # torchrun --rdzv_id shared by every node (default: one per launched step)
 
     def __post_init__(self):
         check_fields(self, _FULLSCALE_RANGES, checks=_FULLSCALE_CHECKS)
@@ -84,6 +90,8 @@ class FullScaleConfig:
         if self.n_val_triplets >= self.n_triplets: raise AlignNbError(f'FullScaleConfig: n_val_triplets ({self.n_val_triplets}) must be below n_triplets ({self.n_triplets})')
         bad = sorted(set(self.teacher) - set(FIT_TEACHER_KEYS))
         if bad: raise AlignNbError(f'FullScaleConfig.teacher: unknown fit_teacher option(s) {bad}; allowed: {list(FIT_TEACHER_KEYS)} (lambda goes in teacher_lams)')
+        from align_nb.launch import check_launch_options
+        check_launch_options(self.nproc_per_node, self.nnodes, self.node_rank, self.rdzv_backend, self.rdzv_endpoint, self.rdzv_id, 'FullScaleConfig')
 
     def distill_config(self):
         "The `DistillConfig.paper()` recipe with this config's overrides."
@@ -118,7 +126,7 @@ def as_fullscale(config # a `FullScaleConfig`, a dict of its fields, or a JSON f
     if isinstance(config, (str, Path)): return FullScaleConfig.from_json(config)
     raise AlignNbError(f'expected a FullScaleConfig, a dict or a JSON path, got {type(config).__name__}')
 
-# %% ../nbs/18_fullscale.ipynb #2dc335e0
+# %% ../nbs/18_fullscale.ipynb #3fa80ebd
 def _head_table(path, ncols, n_items, base, max_rows, odd_col=None):
     "Problems (list of str) in the first `max_rows` lines of a whitespace int table; returns (problems, rows read)."
     probs, rows = [], 0
@@ -300,6 +308,17 @@ def dry_run(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file 
             hm = load_human_embedding(_need(c.human_embedding, 'human_embedding'), n_items[0])
             return {'file': hm.source, 'n_items': hm.n_items, 'dim': hm.dim}
         _check(rep, 'human_embedding', hemb)
+    def launch_check():
+        from align_nb.launch import check_launch_options
+        check_launch_options(c.nproc_per_node, c.nnodes, c.node_rank, c.rdzv_backend, c.rdzv_endpoint, c.rdzv_id, 'FullScaleConfig')
+        world, bs = c.nproc_per_node * c.nnodes, c.distill_config().batch_size
+        if bs % world: raise AlignNbError(f'distill batch_size {bs} is not divisible by nproc_per_node x nnodes = {world} (each rank takes an equal slice)')
+        if world > 1 and str(c.device).startswith('cuda'):
+            import torch
+            if torch.cuda.device_count() < c.nproc_per_node:
+                raise AlignNbError(f'nproc_per_node={c.nproc_per_node} with device {c.device!r}, but this machine has {torch.cuda.device_count()} visible GPU(s)')
+        return {'world_size': world, 'torchrun': world > 1}
+    _check(rep, 'launch', launch_check)
     rep['ok'] = not rep['problems']
     if rep['problems'] and raise_on_error:
         raise AlignNbError(f'full-scale config: {len(rep["problems"])} problem(s):\n' + '\n'.join(f'  - {p}' for p in rep['problems']))
@@ -386,7 +405,7 @@ def fullscale_eval_sets(config # a `FullScaleConfig` (or dict / JSON path)
         sets.append(EvalSet('Mur92', mur.images, rdms=mur.rdms))
     return sets
 
-# %% ../nbs/18_fullscale.ipynb #283e876a
+# %% ../nbs/18_fullscale.ipynb #a416641f
 def plan_fullscale(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file path
                    runs_dir=None, # root of the run folders (default: the config's `runs_dir`)
                    figures_dir=None, # figures and tables (default: the config's `figures_dir`)
@@ -398,7 +417,9 @@ def plan_fullscale(config, # a `FullScaleConfig`, a dict of its fields, or a JSO
     from align_nb.core import hash_obj
     c = as_fullscale(config)
     root = Path(runs_dir or c.runs_dir).resolve(); root.mkdir(parents=True, exist_ok=True)
-    cfg_path = c.to_json(root / f'config-{hash_obj(asdict(c))[:12]}.json')
+    from align_nb.launch import LAUNCH_FIELDS
+    # the file name leaves out the torchrun fields: another process count reuses the finished steps (same results)
+    cfg_path = c.to_json(root / f'config-{hash_obj({k: v for k, v in asdict(c).items() if k not in LAUNCH_FIELDS})[:12]}.json')
     figs = Path(figures_dir or c.figures_dir).resolve()
     common = dict(config=str(cfg_path), seed=c.seed, quick=quick, experiment='fullscale', runs_root=str(root), device=c.device, **(extra or {}))
     tdir = root / 'teacher'

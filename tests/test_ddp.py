@@ -143,11 +143,32 @@ def test_grad_checkpointing_on_a_model_without_it_is_a_clear_error(tmp_path):
 
 # ---------------------------------------------------------------- the GPU check, dry run on CPU
 
-def test_gpu_check_dry_run_on_cpu(tmp_path):
+def test_gpu_check_dry_run_on_cpu_prints_and_writes_one_table(tmp_path):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT), 'CUDA_VISIBLE_DEVICES': ''}
     p = subprocess.run([sys.executable, str(ROOT / 'bench' / 'gpu_check.py'), '--dry-run', '--out', str(tmp_path)], env=env,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert 'DRY RUN' in p.stdout and 'images/s' in p.stdout
+    sys.path.insert(0, str(ROOT / 'bench'))
+    import gpu_check as G
+    head = next(l for l in p.stdout.splitlines() if l.startswith('section'))
+    assert 'DRY RUN' in p.stdout and head.split() == G.COLUMNS  # one table, every column (note last)
     res = json.loads((tmp_path / 'gpu_check.json').read_text())
-    assert res['dry_run'] is True and res['images_per_s'] > 0 and res['steps'] == 2
+    assert res['dry_run'] is True and res['columns'] == G.COLUMNS and res['images_per_step'] == 12
+    rows = {(r['section'], r['option']): r for r in res['rows']}
+    assert [o for s, o in rows if s == 'distill'] == [n for n, _ in G.DISTILL_OPTIONS]  # a row per speed option
+    assert {s for s, _ in rows} == {'features', 'distill', 'e2e', 'ddp'}
+    for (s, o), r in rows.items():
+        if s == 'distill' and 'compile' in o: assert r['status'] == 'skipped' and 'CUDA only' in r['note']
+        elif s == 'ddp': assert r['status'] == 'skipped'
+        else:
+            assert r['status'] == 'ok' and r['images_per_s'] > 0, r
+            if s != 'features': assert r['proj_h_8gpu'] == pytest.approx(r['proj_h_1gpu'] / (8 * res['dp_efficiency_assumed']))
+    assert rows[('distill', 'plain')]['proj_h_1gpu'] == pytest.approx(100_000 * rows[('distill', 'plain')]['step_ms'] / 1e3 / 3600)
+    csv_rows = (tmp_path / 'gpu_check.csv').read_text().splitlines()
+    assert csv_rows[0].split(',') == G.COLUMNS and len(csv_rows) == 1 + len(res['rows'])
+
+def test_gpu_check_without_a_gpu_fails_clearly(tmp_path):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(ROOT), 'CUDA_VISIBLE_DEVICES': ''}
+    p = subprocess.run([sys.executable, str(ROOT / 'bench' / 'gpu_check.py'), '--out', str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and 'no CUDA GPU is visible' in p.stderr and '--dry-run' in p.stderr
+    assert not (tmp_path / 'gpu_check.json').exists()
