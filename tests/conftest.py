@@ -16,3 +16,71 @@ def shared_data():
     d = shared_data_dir()
     if d is None: pytest.skip('shared data folder not found (set ALIGN_NB_DATA or place shared/data beside the repo)')
     return d
+
+# ---------------------------------------------------------------- running in parallel (pytest-xdist)
+# `scripts/test.sh` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: two worker processes, each a plain pytest
+# session (env vars, cwd, torch threads and module imports stay per process). How the tests are shared out:
+# - the tests of one file run in one worker, in file order, so a module-scoped fixture is built once (mark `xdist_group`);
+# - the files in SPLIT_FILES hold independent, heavy tests without expensive shared fixtures: their tests go to
+#   whichever worker is free, one by one;
+# - a test or file marked `@pytest.mark.xdist_group('name')` runs in the worker that runs the rest of group `name`, one
+#   after another (use it for tests that must not run concurrently with each other, e.g. over one fixed folder or port);
+# - units start longest first (EXPECTED_SECONDS, measured on the 2-core machine; unlisted tests count 1 s each), so the
+#   two workers finish together instead of one running a long end-to-end test alone at the end.
+# Without xdist (`pytest tests/test_x.py`), the order is the same as before: files and tests keep their order.
+SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_distill.py', 'test_fullscale.py', 'test_full_disk.py',
+               'test_packaging.py', 'test_realexp.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py'}
+
+# seconds per heavy test (node id without parameters) or per file (its module fixtures included), on the 2-core machine
+EXPECTED_SECONDS = {}
+
+
+def _expected(nodeid):
+    "Expected seconds of one test: its own entry, else 1."
+    base = nodeid.split('[')[0]
+    return EXPECTED_SECONDS.get(nodeid, EXPECTED_SECONDS.get(base, 1.0))
+
+
+def _group_of(item):
+    "The xdist group an item already has (a mark in the test file), else None."
+    m = item.get_closest_marker('xdist_group')
+    if m is None: return None
+    return str(m.args[0] if m.args else m.kwargs.get('name', 'default'))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    "Group each file's tests (except SPLIT_FILES) with an xdist_group mark; in an xdist worker, order the units longest first."
+    for it in items:
+        if _group_of(it) is None and it.path.name not in SPLIT_FILES:
+            it.add_marker(pytest.mark.xdist_group(it.path.name))
+    if not hasattr(config, 'workerinput'): return  # not an xdist worker: a plain run keeps pytest's order
+    # units (a group, or a single test) in their first-seen order, then the longest first (a stable sort keeps file order)
+    units, cost = {}, {}
+    for it in items:
+        key = _group_of(it) or it.nodeid
+        units.setdefault(key, []).append(it)
+        cost[key] = cost.get(key, 0.0) + _expected(it.nodeid)
+    for key, its in units.items():
+        if key in EXPECTED_SECONDS: cost[key] = EXPECTED_SECONDS[key]  # a whole file (its module fixtures included)
+    order = sorted(units, key=lambda k: -cost[k])
+    items[:] = [it for k in order for it in units[k]]
+
+
+class _GroupIds:
+    @pytest.hookimpl(trylast=True)  # after xdist's own hook
+    def pytest_collection_modifyitems(self, config, items): _suffix_groups(config, items)
+
+def pytest_configure(config):
+    config.pluginmanager.register(_GroupIds(), 'align_nb_xdist_group_ids')
+
+
+def _suffix_groups(config, items):
+    """Give each grouped test the node id `...@group` that `--dist loadgroup` schedules by. xdist 3.8 sets `item._nodeid`,
+    which pytest 9 no longer reads (the id lives in `item._id`), so without this every xdist_group mark is ignored."""
+    if not (hasattr(config, 'workerinput') and config.getvalue('loadgroup')): return
+    from _pytest.nodeid import NodeId
+    for it in items:
+        g = _group_of(it)
+        if g is not None and not it.nodeid.endswith('@' + g):
+            it._id = NodeId.parse(f'{it.nodeid}@{g}')
