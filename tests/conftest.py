@@ -17,6 +17,56 @@ def shared_data():
     if d is None: pytest.skip('shared data folder not found (set ALIGN_NB_DATA or place shared/data beside the repo)')
     return d
 
+# ---------------------------------------------------------------- expensive work shared by the whole run
+def run_shared_dir(tmp_path_factory) -> Path:
+    "A folder shared by every test of this pytest run, also across xdist workers (under xdist: beside the workers' temp folders)."
+    base = tmp_path_factory.getbasetemp()
+    d = (base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base) / 'shared'
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def once_per_run(tmp_path_factory, name:str, build):
+    """`build(folder)` once per pytest run, in a folder `name` shared by all xdist workers: the first worker builds it under
+    an exclusive file lock and pickles what `build` returns; the others wait on the lock and read that result."""
+    import fcntl, pickle
+    d = run_shared_dir(tmp_path_factory)
+    folder, done = d / name, d / f'{name}.result.pkl'
+    with open(d / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                if folder.exists(): import shutil; shutil.rmtree(folder)  # an earlier attempt that failed half-way
+                folder.mkdir()
+                res = build(folder)
+                tmp = done.with_suffix('.tmp'); tmp.write_bytes(pickle.dumps(res)); os.replace(tmp, done)
+            return pickle.loads(done.read_bytes())
+        finally: fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _toyworld_quick_study(d):
+    "The toyworld study (resnet, quick, n_boot=100) through papermill in `d`, with its own empty cache; then run again."
+    from align_nb.runner import run_jobs
+    try: from align_nb.experiment import plan_toyworld  # where the plan lives once the runner imports no study
+    except ImportError: from align_nb.runner import plan_toyworld
+    old = os.environ.get('ALIGN_NB_CACHE'); os.environ['ALIGN_NB_CACHE'] = str(d / 'cache')
+    try:
+        jobs = plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True, extra={'n_boot': 100})
+        st = run_jobs(jobs, status_file=d / 'status.csv', verbose=False)
+        st2 = run_jobs(jobs, verbose=False)
+    finally:
+        if old is None: os.environ.pop('ALIGN_NB_CACHE')
+        else: os.environ['ALIGN_NB_CACHE'] = old
+    return d, jobs, st, st2
+
+
+@pytest.fixture(scope='session')
+def toyworld_quick_study(tmp_path_factory):
+    """(folder, jobs, status of the first run, status of the rerun) of the quick toyworld study, run once per pytest run
+    and shared by every test and xdist worker that asks for it (tests only read it: do not write into its folder)."""
+    return once_per_run(tmp_path_factory, 'toyworld_quick_study', _toyworld_quick_study)
+
+
 # ---------------------------------------------------------------- running in parallel (pytest-xdist)
 # `scripts/test.sh` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: two worker processes, each a plain pytest
 # session (env vars, cwd, torch threads and module imports stay per process). How the tests are shared out:
@@ -32,7 +82,22 @@ SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_dist
                'test_packaging.py', 'test_realexp.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py'}
 
 # seconds per heavy test (node id without parameters) or per file (its module fixtures included), on the 2-core machine
-EXPECTED_SECONDS = {}
+EXPECTED_SECONDS = {
+    'tests/test_fullscale.py::test_fullscale_config_runs_end_to_end_through_the_real_notebooks': 600,
+    'test_paper.py': 480,
+    'tests/test_realexp.py::test_real_plan_end_to_end_quick': 300,
+    'tests/test_determinism.py::test_two_fresh_runs_and_a_warm_cache_run_give_identical_numbers': 85,
+    'test_realdata.py': 100,
+    'tests/test_ddp.py::test_two_ranks_match_one_process_and_checkpoints_move_between_them': 40,
+    'test_human_model.py': 36,
+    'tests/test_full_disk.py::test_feature_cache_on_a_full_disk_is_a_clear_error_not_a_bus_error': 20,
+    'tests/test_ddp.py::test_gpu_check_dry_run_on_cpu': 20,
+    'tests/test_bench.py::test_bench_script_runs_small_and_reports': 12,
+    'tests/test_distill.py::test_distillation_on_easy_task_lowers_loss_and_raises_val_accuracy': 15,
+    'tests/test_distill.py::test_resume_after_interruption_gives_identical_weights': 11,
+    'tests/test_report.py::test_cli_report_and_paper_notebook': 30,
+    'tests/test_validation.py::test_two_runners_started_together_do_each_job_once': 20,
+}
 
 
 def _expected(nodeid):
