@@ -63,7 +63,7 @@ def _toyworld_quick_study(d):
 @pytest.fixture(scope='session')
 def toyworld_quick_study(tmp_path_factory):
     """(folder, jobs, status of the first run, status of the rerun) of the quick toyworld study, run once per pytest run
-    and shared by every test and xdist worker that asks for it (tests only read it: do not write into its folder)."""
+    and shared by every test and xdist worker that asks for it: read it, and write only into new sub-folders of your own."""
     return once_per_run(tmp_path_factory, 'toyworld_quick_study', _toyworld_quick_study)
 
 
