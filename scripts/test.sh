@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
 # The whole test suite: environment, notebooks <-> library sync, nbdev notebook tests, pytest.
+# The notebook tests run in the background while pytest runs its tests in 2 worker processes (pytest-xdist), so both
+# cores stay busy; how tests are shared out between the workers is explained in tests/conftest.py.
+# Extra arguments go to pytest (e.g. `-k distill`, or `-n 0` for one process).
+# ALIGN_NB_TEST_WORKERS: pytest worker processes (default 2); ALIGN_NB_NB_WORKERS: nbdev_test workers (default 2).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
+t0=$SECONDS
 echo "[test] checking that align_nb/ is what nbdev_export makes from nbs/"
 python tools/check_export.py
-echo "[test] nbdev notebook tests"
-nbdev_test --n_workers 2
+nblog="$(mktemp "${TMPDIR:-/tmp}/align_nb_nbdev_test.XXXXXX.log")"
+echo "[test] nbdev notebook tests, in the background (their output follows pytest's)"
+nbdev_test --n_workers "${ALIGN_NB_NB_WORKERS:-2}" --timing > "$nblog" 2>&1 &
+nbpid=$!
+trap 'kill "$nbpid" 2>/dev/null || true' EXIT
 echo "[test] pytest"
-python -m pytest -q tests "$@"
+set +e
+python -m pytest -q -n "${ALIGN_NB_TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder --durations=10 tests "$@"
+prc=$?
+wait "$nbpid"
+nrc=$?
+set -e
+trap - EXIT
+echo "[test] nbdev notebook tests (exit status $nrc; seconds per notebook):"
+grep -v 'Kernel is running over TCP without encryption' "$nblog" || true
+rm -f "$nblog"
+echo "[test] pytest exit status $prc; nbdev_test exit status $nrc; $((SECONDS - t0)) s in all"
+if [ "$prc" -ne 0 ] || [ "$nrc" -ne 0 ]; then exit 1; fi

@@ -7,18 +7,9 @@ from align_nb.experiment import plan_toyworld
 from align_nb.runner import run_jobs
 
 @pytest.fixture(scope='module')
-def study(tmp_path_factory):
-    d = tmp_path_factory.mktemp('study')
-    import os
-    old = os.environ.get('ALIGN_NB_CACHE'); os.environ['ALIGN_NB_CACHE'] = str(d / 'cache')
-    try:
-        jobs = plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True, extra={'n_boot': 100})
-        st = run_jobs(jobs, status_file=d / 'status.csv', verbose=False)
-        st2 = run_jobs(jobs, verbose=False)
-    finally:
-        if old is None: os.environ.pop('ALIGN_NB_CACHE')
-        else: os.environ['ALIGN_NB_CACHE'] = old
-    return d, jobs, st, st2
+def study(toyworld_quick_study):
+    "The quick toyworld study run once per pytest run (tests/conftest.py), shared with any other test that needs it."
+    return toyworld_quick_study
 
 def test_every_job_completes(study):
     d, jobs, st, _ = study
