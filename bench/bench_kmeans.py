@@ -19,8 +19,10 @@ import argparse, os, resource, sys, time, tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import numpy as np
 
+BENCH_DIR = os.environ.get('ALIGN_NB_BENCH_DIR', '/work/cache/bench')  # big synthetic files (never in the repository)
 
-def synthetic_store(n=1_280_000, dim=1152, k=500, sep=0.25, seed=0, cache_dir='/tmp/align_nb_bench', chunk=65536):
+
+def synthetic_store(n=1_280_000, dim=1152, k=500, sep=0.25, seed=0, cache_dir=BENCH_DIR, chunk=65536):
     "A cached float16 `FeatureStore` of synthetic clustered features and its true labels (n,)."
     from align_nb.scale import FeatureStore
     os.makedirs(cache_dir, exist_ok=True)
@@ -69,7 +71,7 @@ def main(argv=None):
     ap.add_argument('--n', type=int, default=1_280_000); ap.add_argument('--dim', type=int, default=1152)
     ap.add_argument('--k', type=int, default=500); ap.add_argument('--passes', type=int, default=3, help='update passes (epochs) over the data')
     ap.add_argument('--chunk', type=int, default=32768); ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--variants', default='ours,sklearn'); ap.add_argument('--cache-dir', default='/tmp/align_nb_bench')
+    ap.add_argument('--variants', default='ours,sklearn'); ap.add_argument('--cache-dir', default=BENCH_DIR)
     a = ap.parse_args(argv)
     from sklearn.metrics import adjusted_rand_score
     store, truth = synthetic_store(a.n, a.dim, a.k, cache_dir=a.cache_dir)
