@@ -15,18 +15,25 @@ __all__ = ['FeatureStore', 'kmeans_chunked', 'write_npz_streaming', 'ordered_sim
            'sample_triplets_chunked', 'generate_triplets_streaming', 'npz_member_memmap', 'LazyTriplets',
            'LazyTripletImages']
 
-# %% ../nbs/14_scale.ipynb #d0934138
+# %% ../nbs/14_scale.ipynb #830e2059
 def _order_path(path):
     "The permutation file beside a feature file: `x.npy` -> `x.order.npy`."
     s = str(path)
     return Path((s[:-4] if s.endswith('.npy') else s) + '.order.npy')
+
+def _torch_rows(data):
+    "A torch view of an (n, p) array or read-only memmap (no copy) for `index_select` row gathers."
+    import torch, warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # a read-only memmap: torch warns that the view is not writable (it is only read)
+        return torch.from_numpy(np.asarray(data))
 
 def _cast(a, dtype=np.float32):
     "`a` as `dtype`; float16 -> float32 through torch (vectorised, ~20x numpy's scalar conversion; the same exact values)."
     a = np.asarray(a); dtype = np.dtype(dtype)
     if a.dtype == np.float16 and dtype == np.float32 and a.size >= 65536:
         import torch
-        out = np.empty(a.shape, np.float32); torch.from_numpy(out).copy_(torch.from_numpy(np.ascontiguousarray(a))); return out
+        out = np.empty(a.shape, np.float32); torch.from_numpy(out).copy_(_torch_rows(np.ascontiguousarray(a))); return out
     return a.astype(dtype, copy=False)
 
 def _as_chunks(chunks):
@@ -143,7 +150,7 @@ class FeatureStore:
         order = np.argsort(labels, kind='stable')
         return FeatureStore.write(path, (f for _, f in self.chunks(chunk, self.dtype)), len(self), self.dtype, order, progress)
 
-# %% ../nbs/14_scale.ipynb #cee195c3
+# %% ../nbs/14_scale.ipynb #204b9186
 def _chunk_iter(x, chunk):
     "(pool indices, float32 rows) chunks of an array, memmap or `FeatureStore` (file order)."
     if isinstance(x, FeatureStore):
@@ -155,25 +162,11 @@ def _gather(x, idx):
     "float32 rows of x (array, memmap or FeatureStore) at sorted pool indices."
     return x.rows(idx) if isinstance(x, FeatureStore) else _cast(x[np.sort(idx)])
 
-def _assign(xc, C, cn, Cb=None, refine:int=4):
-    "Nearest centre and squared distance of each row: argmin ||x - c||^2 via ||c||^2 - 2 x.c (float32 matmul; with `Cb`, a bfloat16 shortlist)."
-    if Cb is not None: return _assign_bf16(xc, C, cn, Cb, refine)
+def _assign(xc, C, cn):
+    "Nearest centre and squared distance of each row: argmin ||x - c||^2 via ||c||^2 - 2 x.c (float32 matmul)."
     d = xc @ C.T; d *= -2; d += cn
     lab = d.argmin(1)
     return lab, np.maximum(d[np.arange(len(lab)), lab] + np.einsum('ij,ij->i', xc, xc), 0)
-
-def _assign_bf16(xc, C, cn, Cb, refine, sub=4096):
-    "`_assign` with the (m, k) product in bfloat16 (torch, AVX512-BF16 / AMX where present): its `refine` nearest centres are rescored in float32."
-    import torch
-    m = len(xc); lab = np.empty(m, np.int64); dist = np.empty(m, np.float32); cnt = torch.from_numpy(cn)
-    for a in range(0, m, sub):
-        x = xc[a:a + sub]; xt = torch.from_numpy(x)
-        d = torch.mm(xt.to(torch.bfloat16), Cb).float(); d.mul_(-2).add_(cnt)  # approximate ||c||^2 - 2 x.c
-        cand = torch.topk(d, min(refine, d.shape[1]), 1, largest=False).indices.numpy()
-        ex = np.stack([cn[cand[:, j]] - 2 * np.einsum('ij,ij->i', x, C[cand[:, j]]) for j in range(cand.shape[1])], 1)  # float32, exact candidates
-        b = ex.argmin(1); r = np.arange(len(x))
-        lab[a:a + sub] = cand[r, b]; dist[a:a + sub] = np.maximum(ex[r, b] + np.einsum('ij,ij->i', x, x), 0)
-    return lab, dist
 
 def _kmeanspp(x, k, rng):
     "Greedy k-means++ seeding (2 + log k candidates per centre, the best kept) on rows x (m, p) float32."
@@ -204,21 +197,15 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
                    tol:float=1e-4, # stop early when the relative inertia change of a pass is below this
                    return_info:bool=False, # also return a dict with inertia per pass and timings
                    progress:bool=True, # progress bar over passes
-                   threads:int=None, # BLAS (and torch) threads for the matrix products (None: the current setting, e.g. OMP_NUM_THREADS)
-                   gemm:str='float32' # 'float32' products, or 'bf16': a bfloat16 product shortlists 4 centres per row, rescored in float32 (~2x faster where the CPU has bf16 units)
+                   threads:int=None # BLAS threads for the matrix products (None: the current setting, e.g. OMP_NUM_THREADS; the result does not depend on it)
                   ):
     "Bounded-memory k-means -> `(labels (n,) int64, centers (k, p) float32)`: k-means++ and Lloyd on a subsample, then chunked full Lloyd passes."
     import time
     from tqdm.auto import tqdm
-    if gemm not in ('float32', 'bf16'): raise AlignNbError(f"kmeans_chunked: gemm must be 'float32' or 'bf16', got {gemm!r}")
     if threads is not None:
-        import torch
         from threadpoolctl import threadpool_limits
-        nt = torch.get_num_threads(); torch.set_num_threads(int(threads))
-        try:
-            with threadpool_limits(int(threads), user_api='blas'):
-                return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None, gemm)
-        finally: torch.set_num_threads(nt)
+        with threadpool_limits(int(threads), user_api='blas'):
+            return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None)
     n = len(x); p = x.dim if isinstance(x, FeatureStore) else np.shape(x)[1]
     if not 1 <= k <= n: raise AlignNbError(f'kmeans_chunked: k must be in 1..{n} (number of rows), got {k}')
     rng = np.random.default_rng(seed)
@@ -226,18 +213,17 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
     t0 = time.perf_counter()
     sub = check_finite(_gather(x, rng.choice(n, m, replace=False)), 'kmeans_chunked: subsample')
     C = _kmeanspp(sub, k, rng)
-    bf = (lambda: __import__('torch').from_numpy(C.T.copy()).bfloat16()) if gemm == 'bf16' else (lambda: None)
     for _ in range(init_iter):
-        lab, _ = _assign(sub, C, np.einsum('ij,ij->i', C, C), bf())
+        lab, _ = _assign(sub, C, np.einsum('ij,ij->i', C, C))
         s, c = _lloyd_sums(lab, sub, k); nz = c > 0
         C[nz] = (s[nz] / c[nz, None]).astype(np.float32)
     info = dict(init_s=time.perf_counter() - t0, init_size=m, inertia=[], pass_s=[])
     labels = np.empty(n, np.int64); prev = None
     def full_pass(update):
-        t = time.perf_counter(); cn = np.einsum('ij,ij->i', C, C); Cb = bf()
+        t = time.perf_counter(); cn = np.einsum('ij,ij->i', C, C)
         S = np.zeros((k, p)); cnt = np.zeros(k, np.int64); inertia = 0.0; far = (-1.0, None)
         for idx, xc in _chunk_iter(x, chunk):
-            lab, d = _assign(xc, C, cn, Cb); labels[idx] = lab; inertia += float(d.sum())
+            lab, d = _assign(xc, C, cn); labels[idx] = lab; inertia += float(d.sum())
             if update:
                 s, c = _lloyd_sums(lab, xc, k); S += s; cnt += c
                 j = int(d.argmax())
@@ -290,7 +276,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #f128fe0b
+# %% ../nbs/14_scale.ipynb #7dc17bd4
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -345,13 +331,6 @@ def ordered_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher
         for b in starts: one(b)
     check_finite(s, 'ordered_similarities: pair similarities')
     return _order_pairs(trip, s)
-
-def _torch_rows(data):
-    "A torch view of an (n, p) array or read-only memmap (no copy) for `index_select` row gathers."
-    import torch, warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # a read-only memmap: torch warns that the view is not writable (it is only read)
-        return torch.from_numpy(np.asarray(data))
 
 def grouped_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher-transformed features
                          trip, # (m, 3) item triplets
