@@ -76,7 +76,7 @@ def main(argv=None):
                                                                   workers=a.threads, grouped=grouped, progress=False)
     res = {}
     # 1. equality of the two paths on a subset (same seed, same inputs)
-    o1, o2 = (os.path.join(a.cache_dir, f'triplets_check_{v}.npz') for v in ('grouped', 'rows'))
+    o1, o2 = (os.path.join(a.cache_dir, f'triplets_check_{v}_{os.getpid()}.npz') for v in ('grouped', 'rows'))
     gen(store, o1, a.check_n, True); gen(store, o2, a.check_n, False)
     with np.load(o1) as z1, np.load(o2) as z2: same = {m: bool(np.array_equal(z1[m], z2[m])) for m in ('indices', 'similarities', 'filenames')}
     print(f'  equality on {a.check_n:,} triplets, grouped vs per-row path (bit for bit): {same}', flush=True)
@@ -101,7 +101,7 @@ def main(argv=None):
         stores['ours_sorted_store'] = FeatureStore(sp)
     tracemalloc.start()
     for name, st in stores.items():
-        out = os.path.join(a.cache_dir, f'triplets_{name}.npz')
+        out = os.path.join(a.cache_dir, f'triplets_{name}_{os.getpid()}.npz')
         tracemalloc.reset_peak(); base = tracemalloc.get_traced_memory()[0]; t = time.perf_counter(); c0 = time.process_time()
         gen(st, out, a.n_triplets, True)
         dt = time.perf_counter() - t; cpu = time.process_time() - c0
