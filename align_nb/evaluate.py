@@ -10,11 +10,11 @@ from .core import AlignNbError, check_finite
 from .data import Trials, RepeatedTriplets, AnchoredTriplets
 
 # %% auto #0
-__all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'predict_odd', 'score_predictions',
-           'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling', 'loo_noise_ceiling', 'entropy', 'kl_to_human',
-           'fit_temperature', 'uncertainty_alignment', 'triplet_ids', 'bootstrap_ci', 'anchored_accuracy',
-           'anchored_report', 'split_by_triplet', 'odd_one_out_report', 'model_rdm', 'compare_rdms', 'rsa_report',
-           'few_shot_probe', 'shift_probe', 'taxonomy_distances']
+__all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'predict_odd', 'odd_one_out_predictions',
+           'score_predictions', 'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling', 'loo_noise_ceiling',
+           'entropy', 'kl_to_human', 'fit_temperature', 'uncertainty_alignment', 'triplet_ids', 'bootstrap_ci',
+           'anchored_accuracy', 'anchored_report', 'split_by_triplet', 'odd_one_out_report', 'model_rdm',
+           'compare_rdms', 'rsa_report', 'few_shot_probe', 'shift_probe', 'taxonomy_distances']
 
 # %% ../nbs/05_evaluate.ipynb #347b4523
 _METRICS = ('cosine', 'dot')
@@ -118,16 +118,46 @@ def odd_one_out_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
-# %% ../nbs/05_evaluate.ipynb #d85d06ba
-def predict_odd(sims # (n, 3) pair similarities [s01, s02, s12]
+# %% ../nbs/05_evaluate.ipynb #b7f88b0a
+def _pred3(a, b, c) -> np.ndarray:
+    "Odd-one-out position from the columns s01, s02, s12: 2 if s01 is strictly largest, 1 if s02, 0 if s12, else -1 (a tie)."
+    ab = a > b; ab &= a > c; ba = b > a; ba &= b > c; ca = c > a; ca &= c > b  # column comparisons, no argmax over a length-3 axis
+    p = ab.astype(np.int64); p *= 3; p += ba; p += ba; p += ca; p -= 1  # the three cases exclude each other
+    return p
+
+def predict_odd(sims, # (n, 3) pair similarities [s01, s02, s12]
+                chunk_size:int=65536 # rows handled at once (kept in the CPU cache)
                ) -> np.ndarray:
     "Predicted odd-one-out position (0-2) per triplet; -1 where the most similar pair is tied (ties count as wrong)."
-    s = _sims(sims)
-    a, b, c = s[:, 0], s[:, 1], s[:, 2]  # column comparisons: much faster than argmax over a length-3 axis
-    pred = np.full(len(s), -1, np.int64)
-    pred[(a > b) & (a > c)] = 2  # pair (0, 1) strictly most similar
-    pred[(b > a) & (b > c)] = 1
-    pred[(c > a) & (c > b)] = 0
+    s = _sims(sims); pred = np.empty(len(s), np.int64)
+    for a in range(0, len(s), chunk_size):
+        t = s[a:a + chunk_size]; pred[a:a + len(t)] = _pred3(t[:, 0], t[:, 1], t[:, 2])
+    return pred
+
+def odd_one_out_predictions(features_or_S, # (n_items, d) features, or an (n_items, n_items) similarity matrix with metric='precomputed'
+                            items, # (n, 3) item indices (or `Trials` / `RepeatedTriplets`)
+                            metric:str='cosine', # 'cosine', 'dot' or 'precomputed'
+                            chunk_size:int=65536, # triplets handled at once (gather and compare stay in the CPU cache)
+                            max_matrix_items:int=8192 # use the full similarity matrix up to this many items, else row-wise dot products
+                           ) -> np.ndarray:
+    "`predict_odd(triplet_similarities(...))` in one pass: similarity matrix, then gather and compare chunk by chunk (same predictions, no (n, 3) array)."
+    _check_metric(metric, _METRICS + ('precomputed',))
+    if metric == 'precomputed':
+        S = np.asarray(features_or_S)
+        if S.ndim != 2 or S.shape[0] != S.shape[1]: raise AlignNbError(f'similarity matrix: expected a square (n_items, n_items) array, got shape {S.shape}')
+        S = np.asarray(S, np.float32)
+    else:
+        x = _features(features_or_S)
+        if len(x) > max_matrix_items: return predict_odd(triplet_similarities(x, items, metric, max_matrix_items=max_matrix_items))
+        if metric == 'cosine': x = _normalise(x)
+        S = x @ x.T
+    if metric != 'cosine': S = check_finite(S, 'similarity matrix')  # cosines of finite unit rows are bounded: nothing to check
+    n = len(S)
+    items = _check_items(items, n); flat = np.ascontiguousarray(S).ravel()
+    pred = np.empty(len(items), np.int64)
+    for a in range(0, len(items), max(1, int(chunk_size))):
+        t = items[a:a + chunk_size]; i = t[:, 0] * n; j = t[:, 1]; k = t[:, 2]
+        pred[a:a + len(t)] = _pred3(flat.take(i + j), flat.take(i + k), flat.take(j * n + k))
     return pred
 
 def score_predictions(pred, # (n,) predicted positions, -1 for a tie
@@ -156,8 +186,7 @@ def odd_one_out_accuracy(features, # (n_items, d) features (or a similarity matr
     if getattr(trials, 'task', None) == 'anchored':
         raise AlignNbError(f'{trials.source}: these are anchored triplets [reference, chosen, other], not odd-one-out answers; score them with evaluate.anchored_accuracy')
     if not isinstance(trials, (Trials, RepeatedTriplets)): raise AlignNbError(f'trials: expected Trials or RepeatedTriplets, got {type(trials).__name__}')
-    sims = triplet_similarities(features, trials.items, metric, chunk_size)
-    return score_predictions(predict_odd(sims), trials)
+    return score_predictions(odd_one_out_predictions(features, trials.items, metric, min(chunk_size, 65536)), trials)
 
 # %% ../nbs/05_evaluate.ipynb #c5dbf7f5
 def ceiling_shares(counts, # (m, 3) answer counts per triplet (e.g. `RepeatedTriplets.counts`)

@@ -11,14 +11,30 @@ from .core import AlignNbError, LazyClasses, atomic_path, check_finite, hash_arr
 from .triplets import SCHEMES, n_possible, group_layout, _draw
 
 # %% auto #0
-__all__ = ['FeatureStore', 'kmeans_chunked', 'write_npz_streaming', 'ordered_similarities', 'sample_triplets_chunked',
-           'generate_triplets_streaming', 'npz_member_memmap', 'LazyTriplets', 'LazyTripletImages']
+__all__ = ['FeatureStore', 'kmeans_chunked', 'write_npz_streaming', 'ordered_similarities', 'grouped_similarities',
+           'sample_triplets_chunked', 'generate_triplets_streaming', 'npz_member_memmap', 'LazyTriplets',
+           'LazyTripletImages']
 
-# %% ../nbs/14_scale.ipynb #2ae8a72d
+# %% ../nbs/14_scale.ipynb #830e2059
 def _order_path(path):
     "The permutation file beside a feature file: `x.npy` -> `x.order.npy`."
     s = str(path)
     return Path((s[:-4] if s.endswith('.npy') else s) + '.order.npy')
+
+def _torch_rows(data):
+    "A torch view of an (n, p) array or read-only memmap (no copy) for `index_select` row gathers."
+    import torch, warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # a read-only memmap: torch warns that the view is not writable (it is only read)
+        return torch.from_numpy(np.asarray(data))
+
+def _cast(a, dtype=np.float32):
+    "`a` as `dtype`; float16 -> float32 through torch (vectorised, ~20x numpy's scalar conversion; the same exact values)."
+    a = np.asarray(a); dtype = np.dtype(dtype)
+    if a.dtype == np.float16 and dtype == np.float32 and a.size >= 65536:
+        import torch
+        out = np.empty(a.shape, np.float32); torch.from_numpy(out).copy_(_torch_rows(np.ascontiguousarray(a))); return out
+    return a.astype(dtype, copy=False)
 
 def _as_chunks(chunks):
     "Accept one array or an iterable of arrays."
@@ -63,9 +79,9 @@ class FeatureStore:
         if len(bad): raise AlignNbError(f'FeatureStore.rows: index {int(flat[bad[0]])} at position {int(bad[0])} is out of range 0..{len(self) - 1} ({self.path})')
         r = flat.astype(np.int64) if self.pos is None else self.pos[flat]
         if sort:
-            o = np.argsort(r, kind='stable'); g = self.data[r[o]].astype(dtype, copy=False)
+            o = np.argsort(r, kind='stable'); g = _cast(self.data[r[o]], dtype)
             out = np.empty_like(g); out[o] = g
-        else: out = self.data[r].astype(dtype, copy=False)  # gather in the stored dtype, then one vectorised cast
+        else: out = _cast(self.data[r], dtype)  # gather in the stored dtype, then one vectorised cast
         return out.reshape(idx.shape + (self.dim,))
 
     def chunks(self, chunk:int=65536, # rows per chunk
@@ -76,7 +92,7 @@ class FeatureStore:
         for s in range(0, len(self), chunk):
             e = min(s + chunk, len(self))
             if file_order or self.order is None:
-                yield (np.arange(s, e) if self.order is None else self.order[s:e]), np.asarray(self.data[s:e], dtype)
+                yield (np.arange(s, e) if self.order is None else self.order[s:e]), _cast(self.data[s:e], dtype)
             else: yield np.arange(s, e), self.rows(np.arange(s, e), dtype)
 
     @classmethod
@@ -134,17 +150,17 @@ class FeatureStore:
         order = np.argsort(labels, kind='stable')
         return FeatureStore.write(path, (f for _, f in self.chunks(chunk, self.dtype)), len(self), self.dtype, order, progress)
 
-# %% ../nbs/14_scale.ipynb #880ede13
+# %% ../nbs/14_scale.ipynb #204b9186
 def _chunk_iter(x, chunk):
     "(pool indices, float32 rows) chunks of an array, memmap or `FeatureStore` (file order)."
     if isinstance(x, FeatureStore):
         yield from x.chunks(chunk, np.float32, file_order=True); return
     for s in range(0, len(x), chunk):
-        yield np.arange(s, min(s + chunk, len(x))), np.asarray(x[s:s + chunk], np.float32)
+        yield np.arange(s, min(s + chunk, len(x))), _cast(x[s:s + chunk])
 
 def _gather(x, idx):
     "float32 rows of x (array, memmap or FeatureStore) at sorted pool indices."
-    return x.rows(idx) if isinstance(x, FeatureStore) else np.asarray(x[np.sort(idx)], np.float32)
+    return x.rows(idx) if isinstance(x, FeatureStore) else _cast(x[np.sort(idx)])
 
 def _assign(xc, C, cn):
     "Nearest centre and squared distance of each row: argmin ||x - c||^2 via ||c||^2 - 2 x.c (float32 matmul)."
@@ -180,11 +196,16 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
                    chunk:int=32768, # rows per chunk (memory: about chunk x (p + k) x 8 bytes)
                    tol:float=1e-4, # stop early when the relative inertia change of a pass is below this
                    return_info:bool=False, # also return a dict with inertia per pass and timings
-                   progress:bool=True # progress bar over passes
+                   progress:bool=True, # progress bar over passes
+                   threads:int=None # BLAS threads for the matrix products (None: the current setting, e.g. OMP_NUM_THREADS; the result does not depend on it)
                   ):
     "Bounded-memory k-means -> `(labels (n,) int64, centers (k, p) float32)`: k-means++ and Lloyd on a subsample, then chunked full Lloyd passes."
     import time
     from tqdm.auto import tqdm
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(int(threads), user_api='blas'):
+            return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None)
     n = len(x); p = x.dim if isinstance(x, FeatureStore) else np.shape(x)[1]
     if not 1 <= k <= n: raise AlignNbError(f'kmeans_chunked: k must be in 1..{n} (number of rows), got {k}')
     rng = np.random.default_rng(seed)
@@ -255,7 +276,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #a3570bc9
+# %% ../nbs/14_scale.ipynb #7dc17bd4
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -268,6 +289,19 @@ def _keys(s, n):
         h = u[:, 0] * np.uint64(0x9E3779B97F4A7C15) ^ u[:, 1] * np.uint64(0xC2B2AE3D27D4EB4F) ^ u[:, 2] * np.uint64(0x165667B19E3779F9)
         h ^= h >> np.uint64(31); h *= np.uint64(0xBF58476D1CE4E5B9); h ^= h >> np.uint64(29)
     return h.view(np.int64)
+
+def _unique_first(k):
+    "`np.unique(k, return_index=True)` (sorted unique keys, index of the first occurrence) with a fast unstable sort."
+    o = np.argsort(k); ks = k[o]  # unstable (SIMD) sort; equal keys are rare and resolved below
+    start = np.ones(len(ks), bool); start[1:] = ks[1:] != ks[:-1]
+    gi = np.flatnonzero(start)
+    return ks[gi], (o if len(gi) == len(ks) else np.minimum.reduceat(o, gi))
+
+def _set_keys(c, n):
+    "`_keys` of the rows of `c` taken as unordered sets (min / middle / max by arithmetic: no per-row sort)."
+    c = c.astype(np.int64, copy=False); a, b, d = c[:, 0], c[:, 1], c[:, 2]
+    lo = np.minimum(np.minimum(a, b), d); hi = np.maximum(np.maximum(a, b), d)
+    return _keys(np.stack([lo, a + b + d - lo - hi, hi], 1), n)
 
 def ordered_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher-transformed features
                          trip, # (m, 3) item triplets
@@ -296,6 +330,70 @@ def ordered_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher
     else:
         for b in starts: one(b)
     check_finite(s, 'ordered_similarities: pair similarities')
+    return _order_pairs(trip, s)
+
+def grouped_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher-transformed features
+                         trip, # (m, 3) item triplets
+                         groups, # (n,) group (cluster / class) label per pool item: triplets are processed by the group of their item 0
+                         metric:str='dot', # 'dot' or 'cosine'
+                         workers:int=1, # threads over groups (torch gathers / casts and numpy einsum release the GIL)
+                         sub:int=256, # triplets per sub-block (3 x sub x p float32 rows stay in the CPU cache)
+                         progress:bool=False # progress bar over groups
+                        ) -> np.ndarray:
+    "`[s01, s02, s12]` float32 per triplet, bit-identical to the row-per-triplet computation, with rows reused while in cache: one float32 block per group."
+    from tqdm.auto import tqdm
+    import torch
+    if metric not in ('dot', 'cosine'): raise AlignNbError(f"metric must be 'dot' or 'cosine', got {metric!r}")
+    trip = np.asarray(trip, np.int64); n = len(store)
+    groups = np.asarray(groups)
+    if groups.shape != (n,): raise AlignNbError(f'grouped_similarities: groups must have shape ({n},) (one label per pool item), got {groups.shape}')
+    if trip.ndim != 2 or trip.shape[1] != 3: raise AlignNbError(f'grouped_similarities: triplets must have shape (m, 3), got {trip.shape}')
+    if trip.size and (trip.min() < 0 or trip.max() >= n):
+        bad = int(np.flatnonzero(((trip < 0) | (trip >= n)).any(1))[0])
+        raise AlignNbError(f'grouped_similarities: row {bad}: item index out of range 0..{n - 1}: {trip[bad].tolist()}')
+    fs = isinstance(store, FeatureStore)
+    D = _torch_rows(store.data if fs else store); pos = store.pos if fs else None; p = D.shape[1]
+    _, g = np.unique(groups, return_inverse=True); g = g.ravel()
+    members = np.argsort(g, kind='stable'); sizes = np.bincount(g); gst = np.concatenate([[0], np.cumsum(sizes)])
+    loc = np.empty(n, np.int64); loc[members] = np.arange(n) - gst[g[members]]  # position of an item in its group's block
+    g0 = g[trip[:, 0]]; order = np.argsort(g0, kind='stable'); cnt = np.bincount(g0, minlength=len(sizes))
+    cst = np.concatenate([[0], np.cumsum(cnt)])
+    s = np.empty(trip.shape, np.float32)
+    def rows(items):  # float32 feature rows of pool items, read in file order (as `FeatureStore.rows`, torch gather and cast)
+        r = items if pos is None else pos[items]
+        o = np.argsort(r, kind='stable'); out = np.empty((len(r), p), np.float32)
+        out[o] = D.index_select(0, torch.from_numpy(np.ascontiguousarray(r[o]))).float().numpy()
+        if metric == 'cosine':
+            nrm = np.linalg.norm(out, axis=1, keepdims=True); out /= np.where(nrm > 0, nrm, 1)
+        return out
+    def one(G):
+        rG = order[cst[G]:cst[G + 1]]
+        if not len(rG): return
+        XG = rows(members[gst[G]:gst[G + 1]]); XGt = torch.from_numpy(XG)  # the group's rows: read and cast once
+        for b in range(0, len(rG), sub):
+            r = rG[b:b + sub]; t = trip[r]; f = []
+            for j in range(3):
+                it = t[:, j]; inb = g[it] == G
+                if inb.all(): f.append(XGt.index_select(0, torch.from_numpy(loc[it])).numpy())
+                elif not inb.any(): f.append(rows(it))
+                else:
+                    fj = np.empty((len(it), p), np.float32); fj[inb] = XG[loc[it[inb]]]; fj[~inb] = rows(it[~inb]); f.append(fj)
+            s[r, 0] = np.einsum('ij,ij->i', f[0], f[1]); s[r, 1] = np.einsum('ij,ij->i', f[0], f[2]); s[r, 2] = np.einsum('ij,ij->i', f[1], f[2])
+    bar = tqdm(total=len(trip), desc='similarities by group', disable=not progress, leave=False)
+    nt = torch.get_num_threads(); torch.set_num_threads(1)  # parallel over groups, not inside each small gather
+    try:
+        todo = np.argsort(-cnt, kind='stable')  # largest groups first: balanced threads
+        if workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(workers) as ex:
+                for G, _ in zip(todo, ex.map(one, todo)): bar.update(int(cnt[G]))
+        else:
+            for G in todo: one(G); bar.update(int(cnt[G]))
+    finally: torch.set_num_threads(nt); bar.close()
+    return check_finite(s, 'grouped_similarities: pair similarities')
+
+def _order_pairs(trip, s):
+    "Put the most similar pair first: `(triplets, [s01, s02, s12])` reordered row by row."
     a = s.argmax(1)
     return np.take_along_axis(trip, _PERM[a], 1), np.take_along_axis(s, _SPAIR[a], 1)
 
@@ -319,15 +417,14 @@ def sample_triplets_chunked(groups, # (n,) group label per item (for 'random' on
             c = _draw(scheme, int(need + need // 8 + 1024), members, starts, sizes, n, rng)
             c = c[(c[:, 0] != c[:, 1]) & (c[:, 0] != c[:, 2]) & (c[:, 1] != c[:, 2])]
             drawn += len(c)
-            k = _keys(np.sort(c, 1), n)
-            _, first = np.unique(k, return_index=True); first = np.sort(first)  # first occurrence within the draw
-            k, c = k[first], c[first]
+            u, first = _unique_first(_set_keys(c, n))  # sorted keys, first occurrence within the draw
+            p = np.searchsorted(seen, u)  # sorted queries: a fast merge-like search
             if len(seen):
-                p = np.minimum(np.searchsorted(seen, k), len(seen) - 1); new = seen[p] != k
-                k, c = k[new], c[new]
-            k, c = k[:need], c[:need]
-            got.append(c); have += len(c)
-            ks = np.sort(k); seen = np.insert(seen, np.searchsorted(seen, ks), ks)
+                new = seen[np.minimum(p, len(seen) - 1)] != u
+                u, first, p = u[new], first[new], p[new]
+            o = np.argsort(first)[:need]  # the first `need` new triplets in draw order
+            got.append(c[first[o]]); have += len(o)
+            o = np.sort(o); seen = np.insert(seen, p[o], u[o])
         out = np.concatenate(got); done += len(out)
         yield out
     yield dict(n_items=n, n_groups=int(len(sizes)), n_possible=int(possible), n_drawn=int(drawn), rounds=rounds)
@@ -343,16 +440,19 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
                                 seed:int=0, # seed of k-means and sampling
                                 ids=None, # (n,) image ids / file names stored as `filenames` (default: the index as text)
                                 chunk:int=1_000_000, # triplets sampled (and deduplicated) per chunk
-                                block:int=32768, # triplets per similarity block
-                                workers:int=1, # threads computing similarity blocks (use the machine's cores)
+                                block:int=32768, # triplets per similarity block (row-per-triplet path)
+                                workers:int=1, # threads computing similarities (use the machine's cores)
+                                grouped:bool=None, # similarities by group (`grouped_similarities`, rows reused in cache; same numbers); default: when the largest group's float32 block fits in `max_group_mb`
+                                max_group_mb:float=512, # largest group block (rows x dim x 4 bytes) for the grouped path
                                 progress:bool=True, # progress bar
                                 similarity:str=None # deprecated name of `metric`
                                ) -> Path:
     "Generate AligNet triplets chunk by chunk straight into the official `.npz` (`filenames`, `similarities` / T, `indices`; pair (0, 1) most similar)."
     if similarity is not None:  # the package's one name for it is `metric`
         import warnings; warnings.warn('generate_triplets_streaming(similarity=...) is deprecated: use metric=...', DeprecationWarning, stacklevel=2); metric = similarity
+    import time
     from tqdm.auto import tqdm
-    path = Path(path); n = len(store)
+    path = Path(path); n = len(store); t0 = time.perf_counter()
     if scheme not in SCHEMES: raise AlignNbError(f'unknown scheme {scheme!r}; expected one of {SCHEMES}')
     if not temperature > 0: raise AlignNbError(f'generate_triplets_streaming: temperature must be > 0, got {temperature}')
     k_used = None
@@ -368,12 +468,22 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
     ids = np.arange(n).astype(str) if ids is None else np.asarray([str(i) for i in ids])
     if len(ids) != n: raise AlignNbError(f'generate_triplets_streaming: {len(ids)} ids for {n} pool items')
     idx = np.empty((n_triplets, 3), np.int64); sims = np.empty((n_triplets, 3), np.float32); at = 0
+    dim = store.dim if isinstance(store, FeatureStore) else np.shape(store)[1]
+    if grouped is None:
+        grouped = scheme != 'random' and np.unique(groups, return_counts=True)[1].max() * dim * 4 <= max_group_mb * 2**20
     bar = tqdm(total=n_triplets, desc=f'triplets {scheme}', disable=not progress, leave=False)
     for c in sample_triplets_chunked(groups, n_triplets, scheme, seed, chunk):
         if isinstance(c, dict): counts = c; break
-        t, s = ordered_similarities(store, c, metric, block, workers)
-        idx[at:at + len(t)] = t; sims[at:at + len(t)] = s / np.float32(temperature); at += len(t); bar.update(len(t))
-    bar.close()
+        if grouped: idx[at:at + len(c)] = c  # similarities once all are drawn: each group's rows are read once
+        else:
+            t, s = ordered_similarities(store, c, metric, block, workers)
+            idx[at:at + len(t)] = t; sims[at:at + len(t)] = s / np.float32(temperature)
+        at += len(c); bar.update(len(c))
+    bar.close(); t1 = time.perf_counter()
+    if grouped:
+        idx[:], s = _order_pairs(idx, grouped_similarities(store, idx, groups, metric, workers, progress=progress))
+        np.divide(s, np.float32(temperature), out=sims)
+    t2 = time.perf_counter()
     fb = 65536
     write_npz_streaming(path, {'filenames': (ids.dtype, (n_triplets, 3), (ids[idx[b:b + fb]] for b in range(0, n_triplets, fb))),
                                'similarities': (np.float32, (n_triplets, 3), sims), 'indices': (np.int64, (n_triplets, 3), idx)})
@@ -381,7 +491,8 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
     save_json(str(path) + '.manifest.json', dict(
         scheme=scheme, k=k_used, n=int(n_triplets), seed=seed, temperature=float(temperature), similarity=metric,
         features=dict(src, n=n, dim=int(store.dim if isinstance(store, FeatureStore) else np.shape(store)[1]), dtype=str(store.dtype)),
-        groups_hash=hash_arrays(np.asarray(groups).astype(str)) if scheme != 'random' else None, counts=counts, chunk=chunk, workers=workers,
+        groups_hash=hash_arrays(np.asarray(groups).astype(str)) if scheme != 'random' else None, counts=counts, chunk=chunk, workers=workers, grouped=bool(grouped),
+        seconds=dict(groups_and_sampling=round(t1 - t0, 3), similarities=round(t2 - t1, 3), write=round(time.perf_counter() - t2, 3)),
         writer='scale.generate_triplets_streaming', date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')))
     return path
 

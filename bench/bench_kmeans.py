@@ -11,16 +11,19 @@ Data: synthetic clustered teacher features, n x d float16 in a memory-mapped `Fe
 
 Reported per variant: time per full assignment pass, total time, peak traced heap (tracemalloc) and the process
 ru_maxrss (which also counts the touched pages of the memory-mapped file), inertia / n and ARI against the truth.
-Targets: <= 3 minutes in all, bounded memory. faiss (not installed) would be the faster option on many cores/GPU.
+Targets: <= 60 s on 2 cores with the inertia of the previous implementation (relative tolerance 1e-4), bounded memory.
+faiss (not installed) would be the faster option on many cores/GPU.
 
-    OMP_NUM_THREADS=1 python bench/bench_kmeans.py [--n 1280000] [--dim 1152] [--k 500] [--passes 3]
+    OMP_NUM_THREADS=1 python bench/bench_kmeans.py --threads 2 [--variants ours,reference,sklearn] [--n 1280000] [--passes 3]
 """
 import argparse, os, resource, sys, time, tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 import numpy as np
 
+BENCH_DIR = os.environ.get('ALIGN_NB_BENCH_DIR', '/work/cache/bench')  # big synthetic files (never in the repository)
 
-def synthetic_store(n=1_280_000, dim=1152, k=500, sep=0.25, seed=0, cache_dir='/tmp/align_nb_bench', chunk=65536):
+
+def synthetic_store(n=1_280_000, dim=1152, k=500, sep=0.25, seed=0, cache_dir=BENCH_DIR, chunk=65536):
     "A cached float16 `FeatureStore` of synthetic clustered features and its true labels (n,)."
     from align_nb.scale import FeatureStore
     os.makedirs(cache_dir, exist_ok=True)
@@ -57,11 +60,16 @@ def sklearn_chunked(store, k, passes, chunk, seed):
     return labels, dict(total_s=t2 - t0, assign_pass_s=t2 - t1, inertia=inertia)
 
 
-def ours(store, k, passes, chunk, seed):
+def _kmeans(store, k, passes, chunk, seed, threads):
     from align_nb.scale import kmeans_chunked
-    labels, C, info = kmeans_chunked(store, k, seed=seed, n_iter=passes, chunk=chunk, tol=0, return_info=True, progress=False)
-    return labels, dict(total_s=info['total_s'], assign_pass_s=info['pass_s'][-1], update_pass_s=float(np.mean(info['pass_s'][:-1])),
+    c0 = time.process_time()
+    labels, C, info = kmeans_chunked(store, k, seed=seed, n_iter=passes, chunk=chunk, tol=0, return_info=True, progress=False, threads=threads)
+    return labels, dict(cpu_s=time.process_time() - c0, total_s=info['total_s'], assign_pass_s=info['pass_s'][-1], update_pass_s=float(np.mean(info['pass_s'][:-1])),
                         init_s=info['init_s'], inertia=info['inertia'][-1])
+
+# inertia / n of the previous implementation (kmeans_chunked, float32 products, 3 update passes + 1 assignment pass, seed 0)
+# on the default synthetic set: deterministic, from `--variants reference` (bench/README.md)
+REFERENCE_INERTIA_PER_N = 1181.2
 
 
 def main(argv=None):
@@ -69,13 +77,16 @@ def main(argv=None):
     ap.add_argument('--n', type=int, default=1_280_000); ap.add_argument('--dim', type=int, default=1152)
     ap.add_argument('--k', type=int, default=500); ap.add_argument('--passes', type=int, default=3, help='update passes (epochs) over the data')
     ap.add_argument('--chunk', type=int, default=32768); ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--variants', default='ours,sklearn'); ap.add_argument('--cache-dir', default='/tmp/align_nb_bench')
+    ap.add_argument('--variants', default='ours', help="comma list of ours (--threads BLAS threads), reference (1 thread: the previous "
+                    "computation; the same result), sklearn (MiniBatchKMeans)")
+    ap.add_argument('--threads', type=int, default=1, help='BLAS threads of ours')
+    ap.add_argument('--cache-dir', default=BENCH_DIR)
     a = ap.parse_args(argv)
     from sklearn.metrics import adjusted_rand_score
     store, truth = synthetic_store(a.n, a.dim, a.k, cache_dir=a.cache_dir)
     print(f'k-means k={a.k} on {a.n} x {a.dim} float16 (memmap), {a.passes} update passes + 1 assignment pass, chunk {a.chunk}, '
-          f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}')
-    fns = dict(ours=ours, sklearn=sklearn_chunked); res = {}
+          f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}, ours: {a.threads} thread(s); load average {os.getloadavg()[0]:.1f}', flush=True)
+    fns = dict(ours=lambda *z: _kmeans(*z, a.threads), reference=lambda *z: _kmeans(*z, 1), sklearn=sklearn_chunked); res = {}
     tracemalloc.start()
     for name in a.variants.split(','):
         tracemalloc.reset_peak(); base = tracemalloc.get_traced_memory()[0]
@@ -84,10 +95,17 @@ def main(argv=None):
         r['maxrss_gb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         r['ari'] = adjusted_rand_score(truth, labels); res[name] = r
         extra = f'  update pass {r["update_pass_s"]:6.1f} s  init {r["init_s"]:5.1f} s' if 'update_pass_s' in r else ''
-        print(f'  {name:8s} total {r["total_s"]:7.1f} s  assignment pass {r["assign_pass_s"]:6.1f} s{extra}  '
+        cpu = f' (process CPU {r["cpu_s"]:.1f} s)' if 'cpu_s' in r else ''
+        print(f'  {name:8s} total {r["total_s"]:7.1f} s{cpu}  assignment pass {r["assign_pass_s"]:6.1f} s{extra}  '
               f'peak heap {r["peak_heap_gb"]:.2f} GB  maxrss {r["maxrss_gb"]:.2f} GB  inertia/n {r["inertia"] / a.n:.2f}  ARI {r["ari"]:.4f}', flush=True)
-    if len(res) == 2:
-        print(f'  ratio sklearn/ours total time: {res["sklearn"]["total_s"] / res["ours"]["total_s"]:.2f}   (target: each <= 180 s)')
+    ref = res['reference']['inertia'] / a.n if 'reference' in res else REFERENCE_INERTIA_PER_N if (a.n, a.dim, a.k, a.passes, a.seed) == (1_280_000, 1152, 500, 3, 0) else None
+    if 'ours' in res and ref is not None:
+        o = res['ours']['inertia'] / a.n
+        print(f'  ours inertia/n {o:.3f} vs the previous implementation {ref:.3f} ({"this run" if "reference" in res else "recorded, bench/README.md"}): '
+              f'relative difference {(o - ref) / ref:+.2e} (tolerance 1e-4);  ours total {res["ours"]["total_s"]:.1f} s (target <= 60 s on 2 cores)')
+    for other in ('reference', 'sklearn'):
+        if other in res and 'ours' in res: print(f'  ratio {other}/ours total time: {res[other]["total_s"] / res["ours"]["total_s"]:.2f}')
+    print(f'  load average {os.getloadavg()[0]:.1f}')
     return res
 
 

@@ -469,3 +469,20 @@ def test_things_triplet_intervals_twice_as_wide_as_answer_intervals_when_present
     assert r['ci_over'] == 'triplets' and 1.7 < w_new / w_old < 2.5, (w_new, w_old)  # measured: 0.026 vs 0.013
     assert r['noise_ceiling'] == pytest.approx(0.672, abs=0.002) and r['noise_ceiling_loo'] < r['noise_ceiling'] - 0.01
     assert r['noise_ceiling_ci'][0] < r['noise_ceiling'] < r['noise_ceiling_ci'][1]
+
+
+def test_fused_odd_one_out_predictions_equal_the_two_step_route_with_ties():
+    from align_nb.evaluate import odd_one_out_predictions, predict_odd, triplet_similarities, similarity_matrix
+    rng = np.random.default_rng(0)
+    X = rng.integers(-2, 3, (40, 3)).astype(np.float32); X[X.sum(1) == 0, 0] = 1  # small integers: many exact ties
+    items = rng.integers(0, 40, (5000, 3))
+    for metric in ('cosine', 'dot'):
+        ref = predict_odd(triplet_similarities(X, items, metric))
+        assert (ref == -1).any()  # ties present
+        for kw in (dict(), dict(chunk_size=37)):
+            np.testing.assert_array_equal(odd_one_out_predictions(X, items, metric, **kw), ref)
+        rowwise = predict_odd(triplet_similarities(X, items, metric, max_matrix_items=10))  # the row-wise route, for many items
+        np.testing.assert_array_equal(odd_one_out_predictions(X, items, metric, max_matrix_items=10), rowwise)
+    S = similarity_matrix(X, 'dot')
+    np.testing.assert_array_equal(odd_one_out_predictions(S, items, 'precomputed'), predict_odd(triplet_similarities(S, items, 'precomputed')))
+    with pytest.raises(AlignNbError, match='out of range'): odd_one_out_predictions(X, [[0, 1, 40]])

@@ -225,3 +225,90 @@ def test_ordered_similarities_threads_give_the_same_result(tmp_path):
     t2, s2 = ordered_similarities(st, trip, block=64, workers=3)
     np.testing.assert_array_equal(t1, t2); np.testing.assert_array_equal(s1, s2)
     assert (s1[:, 0] >= s1[:, 1:].max(1)).all() and not np.array_equal(t1, trip)  # reordered, pair (0, 1) max
+
+
+# --- the faster kernels (bench helper, issue 14) equal the previous computations on small inputs ---
+
+def _reference_sampler(groups, n_triplets, scheme, seed, chunk):
+    "The previous dedupe of `sample_triplets_chunked` (row sort + np.unique + unsorted searchsorted), kept as the reference."
+    from align_nb.triplets import group_layout, _draw
+    from align_nb.scale import _keys
+    n, members, starts, sizes, possible = group_layout(groups, n_triplets, scheme)
+    rng = np.random.default_rng(seed); seen = np.zeros(0, np.int64); done = 0; out = []
+    while done < n_triplets:
+        quota = min(chunk, n_triplets - done); got = []; have = 0
+        while have < quota:
+            need = quota - have
+            c = _draw(scheme, int(need + need // 8 + 1024), members, starts, sizes, n, rng)
+            c = c[(c[:, 0] != c[:, 1]) & (c[:, 0] != c[:, 2]) & (c[:, 1] != c[:, 2])]
+            k = _keys(np.sort(c, 1), n)
+            _, first = np.unique(k, return_index=True); first = np.sort(first)
+            k, c = k[first], c[first]
+            if len(seen):
+                p = np.minimum(np.searchsorted(seen, k), len(seen) - 1); new = seen[p] != k
+                k, c = k[new], c[new]
+            k, c = k[:need], c[:need]
+            got.append(c); have += len(c)
+            ks = np.sort(k); seen = np.insert(seen, np.searchsorted(seen, ks), ks)
+        out.append(np.concatenate(got)); done += len(out[-1])
+    return out
+
+
+@pytest.mark.parametrize('n,k,m,chunk,scheme', [(60, 4, 3000, 700, 'cluster_border'),  # many duplicates: several rounds per chunk
+                                                 (400, 7, 5000, 1500, 'within_class'), (300, 1, 2000, 512, 'random'),
+                                                 (2 ** 21 + 5, 50, 3000, 1000, 'cluster_border')])  # hashed keys above 2^21 items
+def test_chunked_sampler_gives_the_same_triplets_as_the_previous_dedupe(n, k, m, chunk, scheme):
+    g = np.random.default_rng(1).integers(0, k, n)
+    new = [c for c in sample_triplets_chunked(g, m, scheme, seed=3, chunk=chunk) if not isinstance(c, dict)]
+    ref = _reference_sampler(g, m, scheme, 3, chunk)
+    assert len(new) == len(ref)
+    for a, b in zip(new, ref): np.testing.assert_array_equal(a, b)
+
+
+def test_unique_first_equals_np_unique_with_return_index():
+    from align_nb.scale import _unique_first
+    rng = np.random.default_rng(0)
+    for n, hi in [(0, 5), (1, 5), (1000, 7), (5000, 10 ** 12)]:
+        k = rng.integers(0, hi, n); u, f = _unique_first(k); u2, f2 = np.unique(k, return_index=True)
+        np.testing.assert_array_equal(u, u2); np.testing.assert_array_equal(f, f2)
+
+
+@pytest.mark.parametrize('metric', ['dot', 'cosine'])
+@pytest.mark.parametrize('sorted_store', [False, True])
+def test_grouped_generation_writes_the_same_file_as_the_per_row_path(tmp_path, metric, sorted_store):
+    f, g = _pool(500, 9, 16)
+    st = FeatureStore.write(tmp_path / 'p.npy', f, progress=False)
+    if sorted_store: st = st.sorted_by(g, tmp_path / 's.npy', progress=False)
+    kw = dict(scheme='cluster_border', k=g, temperature=0.3, metric=metric, chunk=900, progress=False)
+    generate_triplets_streaming(st, tmp_path / 'a.npz', 4000, grouped=True, workers=2, **kw)
+    generate_triplets_streaming(st, tmp_path / 'b.npz', 4000, grouped=False, **kw)
+    with np.load(tmp_path / 'a.npz') as a, np.load(tmp_path / 'b.npz') as b:
+        for m in ('indices', 'similarities', 'filenames'): np.testing.assert_array_equal(a[m], b[m])  # bit for bit, same row order
+    from align_nb.core import load_json
+    assert load_json(str(tmp_path / 'a.npz') + '.manifest.json')['grouped'] is True
+
+
+@pytest.mark.parametrize('metric', ['dot', 'cosine'])
+def test_grouped_similarities_equal_per_row_for_any_triplets(tmp_path, metric):
+    from align_nb.scale import grouped_similarities, _order_pairs
+    f, g = _pool(200, 5, 8)
+    st = FeatureStore.write(tmp_path / 'p.npy', f, progress=False)
+    t = np.random.default_rng(2).integers(0, 200, (3000, 3)); t = t[(t[:, 0] != t[:, 1]) & (t[:, 0] != t[:, 2]) & (t[:, 1] != t[:, 2])]
+    t2, s2 = ordered_similarities(st, t, metric)
+    for workers, sub in ((1, 256), (2, 7)):  # items 1 and 2 inside or outside item 0's group, several sub-blocks
+        s = grouped_similarities(st, t, g, metric, workers=workers, sub=sub)
+        t1, s1 = _order_pairs(t, s)
+        np.testing.assert_array_equal(t1, t2); np.testing.assert_array_equal(s1, s2)
+    s = grouped_similarities(f.astype(np.float16), t, g, metric)  # a plain array works too
+    np.testing.assert_array_equal(_order_pairs(t, s)[1], s2)
+    with pytest.raises(AlignNbError, match='groups must have shape'): grouped_similarities(st, t, g[:-1])
+
+
+def test_cast_and_kmeans_threads_keep_results(tmp_path):
+    from align_nb.scale import _cast
+    x = np.random.default_rng(0).normal(0, 3, (70000, 3)).astype(np.float16)
+    np.testing.assert_array_equal(_cast(x), x.astype(np.float32))
+    f, g = _pool(3000, 6, 10)
+    l1, c1, i1 = kmeans_chunked(f, 6, chunk=700, return_info=True, progress=False)
+    l2, c2, i2 = kmeans_chunked(f, 6, chunk=700, return_info=True, progress=False, threads=2)
+    np.testing.assert_array_equal(l1, l2); np.testing.assert_array_equal(c1, c2); assert i1['inertia'] == i2['inertia']
