@@ -11,8 +11,8 @@ from .core import AlignNbError, atomic_path, is_complete
 # %% auto #0
 __all__ = ['VARIANT_ORDER', 'KIND_ORDER', 'VARIANT_COLORS', 'collect_table', 'save_figure', 'plot_levels', 'plot_rsa',
            'plot_metric', 'results_table', 'save_results_table', 'reading_table', 'fmt_ci', 'change_word',
-           'change_sentence', 'ceiling_sentence', 'results_markdown', 'paired_differences', 'clean_executed_notebook',
-           'publish_papers']
+           'change_sentence', 'ceiling_sentence', 'wilson_ci', 'results_markdown', 'paired_differences',
+           'clean_executed_notebook', 'publish_papers']
 
 # %% ../nbs/11_figures.ipynb #7c169db0
 VARIANT_ORDER = ['base', 'alignet', 'unalignet']
@@ -208,7 +208,7 @@ def change_word(lo, # lower end of the interval of a difference (after - before)
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)): return none
     return up if lo > 0 else down if hi < 0 else none
 
-# %% ../nbs/11_figures.ipynb #9e40571c
+# %% ../nbs/11_figures.ipynb #a6f29649
 def change_sentence(subject:str, # who changes it, e.g. 'AligNet (resnet)'
                     measure:str, # what is measured, e.g. 'coarse odd-one-out agreement'
                     before, # (value, lo, hi) of the reference (e.g. the base model)
@@ -253,6 +253,17 @@ def ceiling_sentence(subject:str, # e.g. 'The base resnet'
     share = f', {v / c:.0%} of it' if where == 'below' and np.isfinite(c) and c > 0 and v > 0 else ''
     return f'{subject}: {measure} {fmt_ci(v, vl, vh, digits)} (95% interval over {ci_over}) is {where} {ceiling_name}, {ctxt}{share}.'
 
+def wilson_ci(k, # successes (e.g. correctly answered triplets)
+              n, # trials
+              ci:float=0.95 # coverage
+             ) -> tuple:
+    "(value, lo, hi): a proportion `k/n` with its Wilson score interval (independent trials)."
+    from scipy.stats import norm
+    if n <= 0: return (np.nan, np.nan, np.nan)
+    z = float(norm.ppf(0.5 + ci / 2)); p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n); h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (p, max(0.0, c - h), min(1.0, c + h))
+
 def results_markdown(sentences, # sentences (strings; None entries are skipped)
                      notes=None, # closing remarks in italics (e.g. what the intervals are)
                      heading:str='' # optional heading line
@@ -294,7 +305,7 @@ def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                                  ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
     return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
 
-# %% ../nbs/11_figures.ipynb #076671b0
+# %% ../nbs/11_figures.ipynb #96d0c8c5
 def _is_progress_output(o) -> bool:
     "A progress bar in a saved output: a widget view, or a tqdm line on stderr."
     if o.get('output_type') in ('display_data', 'execute_result') and 'application/vnd.jupyter.widget-view+json' in o.get('data', {}): return True
@@ -349,7 +360,8 @@ def _folder_labels(runs_dir=None):
 def publish_papers(jobs, # the plan's jobs (objects with `name` and `run_dir`), or a dict job name -> run folder
                    dest, # folder of the copies, e.g. figures/papers
                    runs_dir=None, # the runs folder (written as $ALIGN_NB_RUNS when outside the project)
-                   replace:dict=None # more text replacements
+                   replace:dict=None, # more text replacements
+                   verbose:bool=False # print where the copies went
                   ) -> list:
     "Copy the executed notebook of every complete job to `dest/<job>.ipynb` (cleaned by `clean_executed_notebook`); return the written paths."
     import nbformat
@@ -364,4 +376,5 @@ def publish_papers(jobs, # the plan's jobs (objects with `name` and `run_dir`), 
         dest.mkdir(parents=True, exist_ok=True)
         p = dest / (str(name).replace('/', '_') + '.ipynb')
         atomic_write_text(p, nbformat.writes(nb) + '\n'); out.append(p)
+    if verbose: print(f'Executed papers: {len(out)} notebook(s) in {dest} (' + ', '.join(p.name for p in out) + ')', flush=True)
     return out

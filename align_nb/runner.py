@@ -416,7 +416,7 @@ def check_extra(jobs:list, # the plan's `Job`s
         hints = ''.join(f' ({u}: did you mean {h[0]!r}?)' for u in unknown for h in [difflib.get_close_matches(u, sorted(declared), n=1)] if h)
         raise AlignNbError(f'parameter(s) {unknown} are declared by none of the notebooks {nbs}{hints}; they declare {sorted(declared - {"run_dir"})}')
 
-# %% ../nbs/10_runner.ipynb #9783ff68
+# %% ../nbs/10_runner.ipynb #c6261d59
 def _parse_kv(items):
     out = {}
     for it in items or []:
@@ -513,6 +513,7 @@ def _main(a):
         jobs = plan_real(a.runs_dir, a.figures_dir, quick=a.quick, data_dir=a.data_dir, seed=a.seed)
         root = Path(a.runs_dir or default_runs_dir()) / 'real'
         st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force, on_locked=a.on_locked)
+        from align_nb.figures import publish_papers; publish_papers(jobs, Path(a.figures_dir) / 'papers', runs_dir=a.runs_dir, verbose=True)
         table = Path(a.figures_dir) / 'results.md'
         if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
         return 1 if st.status.isin(['failed', 'blocked']).any() else 0
@@ -526,6 +527,7 @@ def _main(a):
                          seed=a.seed, quick=a.quick, extra=_parse_kv(a.param))
     root = Path(a.runs_dir or default_runs_dir()) / a.experiment
     st = run_jobs(jobs, status_file=root / 'status.csv', force=a.force, on_locked=a.on_locked)
+    from align_nb.figures import publish_papers; publish_papers(jobs, Path(a.figures_dir) / 'papers', runs_dir=a.runs_dir, verbose=True)
     print(f'\n{len(st)} jobs in {time.time() - t0:.0f} s: ' + ', '.join(f'{k} {v}' for k, v in st.status.value_counts().items()))
     table = Path(a.figures_dir) / 'results.md'
     if table.is_file(): print(f'\nResults ({table}):\n' + table.read_text())
