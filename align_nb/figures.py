@@ -305,7 +305,7 @@ def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                                  ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
     return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
 
-# %% ../nbs/11_figures.ipynb #96d0c8c5
+# %% ../nbs/11_figures.ipynb #895590b2
 def _is_progress_output(o) -> bool:
     "A progress bar in a saved output: a widget view, or a tqdm line on stderr."
     if o.get('output_type') in ('display_data', 'execute_result') and 'application/vnd.jupyter.widget-view+json' in o.get('data', {}): return True
@@ -345,14 +345,16 @@ def clean_executed_notebook(nb, # an executed notebook (nbformat NotebookNode), 
     return nb
 
 def _folder_labels(runs_dir=None):
-    "Default replacements: the runs folder, the cache, the project root and the home folder."
+    "Default replacements: the runs folder, the cache, the shared data folder, the project root and the home folder."
     import os
-    from align_nb.core import default_cache_dir, default_runs_dir, project_root
+    from align_nb.core import default_cache_dir, default_runs_dir, project_root, shared_data_dir
     rep = {}
     root = project_root()
     runs = Path(runs_dir or default_runs_dir()).expanduser().resolve()
     if root is None or not runs.is_relative_to(root): rep[str(runs)] = '$ALIGN_NB_RUNS'
     rep[str(default_cache_dir().expanduser().resolve())] = '$ALIGN_NB_CACHE'
+    data = shared_data_dir()
+    if data is not None: rep[str(Path(data).resolve())] = '$ALIGN_NB_DATA'
     if root is not None: rep[str(root) + os.sep] = ''; rep[str(root)] = '.'
     rep[str(Path.home())] = '~'
     return rep
