@@ -305,7 +305,7 @@ def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                                  ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
     return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
 
-# %% ../nbs/11_figures.ipynb #895590b2
+# %% ../nbs/11_figures.ipynb #fad7d01e
 def _is_progress_output(o) -> bool:
     "A progress bar in a saved output: a widget view, or a tqdm line on stderr."
     if o.get('output_type') in ('display_data', 'execute_result') and 'application/vnd.jupyter.widget-view+json' in o.get('data', {}): return True
@@ -314,7 +314,8 @@ def _is_progress_output(o) -> bool:
         t = ''.join(t) if isinstance(t, list) else t
         import re
         lines = [l for l in re.split(r'[\r\n]+', t) if l.strip()]
-        return bool(lines) and all(re.search(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]', l) for l in lines)
+        if not lines: return True  # the bare newline a closing text bar leaves on stderr
+        return all(re.search(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]', l) for l in lines)
     return False
 
 def clean_executed_notebook(nb, # an executed notebook (nbformat NotebookNode), changed in place
