@@ -69,7 +69,7 @@ def test_published_papers_show_results_and_no_noise(study):
     "The executed papers copied next to the figures (issue 12): every one complete, with its Results, figures inline, no red boxes, no local paths."
     d, jobs, _, _ = study
     from align_nb.figures import publish_papers
-    out = publish_papers(jobs, d / 'figs' / 'papers', runs_dir=d / 'runs')
+    out = publish_papers(jobs, d / 'figs' / 'papers', runs_dir=d / 'runs', replace={str(d / 'cache'): '$ALIGN_NB_CACHE'})  # the study's own cache
     assert sorted(p.name for p in out) == sorted(j.name.replace('/', '_') + '.ipynb' for j in jobs)
     for p in out:
         txt = p.read_text(); nb = json.loads(txt)
