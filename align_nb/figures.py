@@ -305,7 +305,7 @@ def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                                  ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
     return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
 
-# %% ../nbs/11_figures.ipynb #fad7d01e
+# %% ../nbs/11_figures.ipynb #323e796d
 def _is_progress_output(o) -> bool:
     "A progress bar in a saved output: a widget view, or a tqdm line on stderr."
     if o.get('output_type') in ('display_data', 'execute_result') and 'application/vnd.jupyter.widget-view+json' in o.get('data', {}): return True
@@ -372,6 +372,9 @@ def publish_papers(jobs, # the plan's jobs (objects with `name` and `run_dir`), 
     items = jobs.items() if isinstance(jobs, dict) else [(j.name, j.run_dir) for j in jobs]
     rep = {**_folder_labels(runs_dir), **(replace or {})}
     dest = Path(dest); out = []
+    from align_nb.core import project_root
+    figs, root = dest.expanduser().resolve().parent, project_root()
+    if root is None or not figs.is_relative_to(root): rep.setdefault(str(figs), '<figures_dir>')  # the figures folder (parameter of the figures paper)
     for name, run_dir in items:
         src = Path(run_dir) / 'notebook.ipynb'
         if not (is_complete(run_dir) and src.is_file()): continue

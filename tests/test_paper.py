@@ -77,7 +77,7 @@ def test_published_papers_show_results_and_no_noise(study):
         outs = [o for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', [])]
         assert not [o for o in outs if o.get('name') == 'stderr' or o['output_type'] == 'error'], p.name  # no red boxes
         assert not [o for o in outs if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})], p.name  # no "Loading widget..."
-        md = [o['data']['text/markdown'] for o in outs if 'text/markdown' in o.get('data', {})]
+        md = [''.join(o['data']['text/markdown']) for o in outs if 'text/markdown' in o.get('data', {})]  # saved as a list of lines
         assert md and '95% interval' in md[-1], p.name  # the Results section, with its intervals
         n_png = sum('image/png' in o.get('data', {}) for o in outs)
         assert n_png >= {'figures.ipynb': 7, 'teacher.ipynb': 0}.get(p.name, 1), (p.name, n_png)
