@@ -10,7 +10,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 'AlignNbError', 'default_cache_dir',
-           'default_runs_dir', 'shared_data_dir', 'compute_threads', 'set_threads', 'thread_settings',
+           'project_root', 'default_runs_dir', 'shared_data_dir', 'compute_threads', 'set_threads', 'thread_settings',
            'seed_everything', 'get_device', 'no_space_error', 'ensure_free_space', 'preallocate', 'open_memmap_alloc',
            'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
            'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
@@ -21,14 +21,29 @@ __all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 
 class AlignNbError(ValueError):
     "Bad input to align_nb: the message names the file or object, the row and what was expected."
 
-# %% ../nbs/00_core.ipynb #cb03b683
+# %% ../nbs/00_core.ipynb #a1fd091c
 def default_cache_dir() -> Path:
     "Cache folder for features and pretrained toy backbones: `$ALIGN_NB_CACHE` or `~/.cache/align_nb`."
     return Path(os.environ.get('ALIGN_NB_CACHE', Path.home() / '.cache' / 'align_nb')).expanduser()
 
-def default_runs_dir() -> Path:
-    "Folder for run outputs: `$ALIGN_NB_RUNS` or `./runs`."
-    return Path(os.environ.get('ALIGN_NB_RUNS', 'runs')).expanduser()
+def project_root(start=None # folder to start from (default: the current working directory)
+                ) -> Path|None:
+    "The align_nb source checkout holding `start` (nearest folder above it whose `settings.ini` says `lib_name = align_nb`), or None."
+    p = Path(start or Path.cwd()).expanduser().resolve()
+    for d in [p, *p.parents]:
+        ini = d / 'settings.ini'
+        if ini.is_file():
+            try: txt = ini.read_text(errors='replace')
+            except OSError: continue
+            if any(l.replace(' ', '').lower() == 'lib_name=align_nb' for l in txt.splitlines()): return d
+    return None
+
+def default_runs_dir(start=None # folder to start from (default: the current working directory)
+                    ) -> Path:
+    "Folder for run outputs: `$ALIGN_NB_RUNS`, else `runs/` in the project root (found from `start`, e.g. `nbs/paper`), else `./runs`."
+    if os.environ.get('ALIGN_NB_RUNS'): return Path(os.environ['ALIGN_NB_RUNS']).expanduser()
+    root = project_root(start)
+    return root / 'runs' if root is not None else Path('runs')
 
 def shared_data_dir(required:bool=False # raise if no data folder is found
                    ) -> Path|None:

@@ -397,7 +397,7 @@ def embed_images(model, # Student (or any module mapping (N, C, H, W) -> (N, d))
                 ) -> np.ndarray:
     "Embed images with a student in eval mode: head outputs (or pooled pre-logits), float32 (len(idx), d); optionally sharded over ranks."
     import torch
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # widgets in Jupyter, text in a terminal
     idx = np.arange(len(images)) if idx is None else np.asarray(idx, dtype=np.int64)
     if distributed and dist_info()[1] > 1:
         import torch.distributed as dist
@@ -619,7 +619,7 @@ def distill(model_name_or_module, # timm model name, or a (pretrained) timm modu
            ) -> dict:
     "Fine-tune backbone + triplet head on teacher triplets (AligNet §4); resumable; data-parallel over ranks under torchrun; returns the metrics dict."
     import torch
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # widgets in Jupyter, text in a terminal
     cfg = cfg or DistillConfig.toy()
     if out_dir is None: raise AlignNbError('distill: out_dir is required (checkpoints, log and weights go there)')
     out = Path(out_dir)

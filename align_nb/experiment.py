@@ -221,6 +221,6 @@ def _toyworld_from_args(a):
     from align_nb.core import default_runs_dir
     jobs = plan_toyworld(a.backbones, a.runs_dir, a.experiment, align=not a.no_align, figures_dir=a.figures_dir,
                          seed=a.seed, quick=a.quick, extra=_parse_kv(a.param))
-    return dict(jobs=jobs, status_file=Path(a.runs_dir or default_runs_dir()) / a.experiment / 'status.csv', results=Path(a.figures_dir) / 'results.md')
+    return dict(jobs=jobs, status_file=Path(a.runs_dir or default_runs_dir()) / a.experiment / 'status.csv', results=Path(a.figures_dir) / 'results.md', papers=Path(a.figures_dir) / 'papers')
 
 register_plan('main', plan_toyworld, 'the toyworld study: every default backbone, figures and a results table', _toyworld_arguments, _toyworld_from_args)

@@ -10,7 +10,9 @@ from .core import AlignNbError, atomic_path, is_complete
 
 # %% auto #0
 __all__ = ['VARIANT_ORDER', 'KIND_ORDER', 'VARIANT_COLORS', 'collect_table', 'save_figure', 'plot_levels', 'plot_rsa',
-           'plot_metric', 'results_table', 'save_results_table']
+           'plot_metric', 'results_table', 'save_results_table', 'reading_table', 'fmt_ci', 'change_word',
+           'change_sentence', 'ceiling_sentence', 'wilson_ci', 'results_markdown', 'paired_differences',
+           'clean_executed_notebook', 'publish_papers']
 
 # %% ../nbs/11_figures.ipynb #7c169db0
 VARIANT_ORDER = ['base', 'alignet', 'unalignet']
@@ -42,7 +44,7 @@ def save_figure(fig, data, # the figure and the DataFrame of the numbers it show
     plt.close(fig)
     return {'png': d / f'{name}.png', 'csv': d / f'{name}.csv'}
 
-# %% ../nbs/11_figures.ipynb #c967a00f
+# %% ../nbs/11_figures.ipynb #8f3077b8
 def _errbars(ax, df, x, hue, y='accuracy', lo='lo', hi='hi', xorder=None, horder=None):
     "Draw asymmetric error bars on a seaborn barplot made with the same x/hue order."
     xorder = xorder or list(dict.fromkeys(df[x])); horder = horder or list(dict.fromkeys(df[hue]))
@@ -73,12 +75,13 @@ def plot_levels(df, # levels table: backbone, variant, kind, accuracy, lo, hi, c
             cl = d[d.kind == k].ceiling_loo if 'ceiling_loo' in d else []
             if len(cl) and np.isfinite(cl.iloc[0]): ax.hlines(cl.iloc[0], i - 0.45, i + 0.45, colors='k', linestyles=':', lw=1.2, label='noise ceiling (leave-one-out)' if i == 0 else None)
         ax.axhline(1/3, color='r', ls=':', lw=1, label='chance')
-        ax.set_title(b); ax.set_xlabel(''); ax.set_ylim(0, 1); ax.tick_params(axis='x', rotation=25)
+        ax.set_title(b if len(backbones) > 1 else title, fontsize=None if len(backbones) > 1 else 10)  # one panel: one title
+        ax.set_xlabel(''); ax.set_ylim(0, 1); ax.tick_params(axis='x', rotation=25)
         if ax is not axes[0][-1] and ax.get_legend(): ax.get_legend().remove()
     axes[0][-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
     unit = f" (95% CI over {df.ci_over.iloc[0]})" if 'ci_over' in df and len(df) else ''
     axes[0][0].set_ylabel('accuracy' + unit)
-    fig.suptitle(title, fontsize=10)
+    if len(backbones) > 1: fig.suptitle(title, fontsize=10)
     return fig
 
 def plot_rsa(df, # rsa table: backbone, variant, r_subject_mean, lo, hi, ci_over, ceiling_lower, ceiling_upper (optional r_pooled)
@@ -157,3 +160,227 @@ def save_results_table(df, figures_dir='figures', name:str='results'):
 def _has_tabulate():
     try: import tabulate; return True
     except ImportError: return False
+
+# %% ../nbs/11_figures.ipynb #4bc0c938
+def reading_table(df, # a DataFrame about to be shown in a notebook
+                  keep=() # columns kept even when empty
+                 ) -> 'pd.DataFrame':
+    "A copy of `df` for display: all-empty columns dropped, float columns holding only whole numbers shown as integers."
+    import pandas as pd
+    out = df.copy()
+    drop = [c for c in out.columns if c not in keep and out[c].isna().all()]
+    out = out.drop(columns=drop)
+    for c in out.columns:
+        col = out[c]
+        if pd.api.types.is_float_dtype(col) and col.notna().any():
+            v = col.dropna().to_numpy()
+            if np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53): out[c] = col.astype('Int64')
+    return out
+
+# %% ../nbs/11_figures.ipynb #3058f371
+def _vlh(x):
+    "(value, lo, hi) from a number, a (value, lo, hi) sequence or a mapping with value/lo/hi."
+    if x is None: return (np.nan, np.nan, np.nan)
+    if isinstance(x, dict) or hasattr(x, 'keys'):
+        return tuple(float(x.get(k, np.nan)) if x.get(k, None) is not None else np.nan for k in ('value', 'lo', 'hi'))
+    if np.ndim(x) == 0: return (float(x), np.nan, np.nan)
+    x = list(x)
+    if len(x) != 3: raise AlignNbError(f'expected a number or (value, lo, hi), got {x!r}')
+    return tuple(np.nan if v is None else float(v) for v in x)
+
+def fmt_ci(value, # the estimate, or (value, lo, hi)
+           lo=None, hi=None, # the interval's ends (optional)
+           digits:int=2, # decimals
+           signed:bool=False # show a + on positive numbers (differences)
+          ) -> str:
+    "`0.48 [0.46, 0.50]`: a number with its interval (the number alone when there is no interval)."
+    if lo is None and hi is None: value, lo, hi = _vlh(value)
+    f = (lambda v: f'{v:+.{digits}f}') if signed else (lambda v: f'{v:.{digits}f}')
+    if value is None or not np.isfinite(value): return 'n/a'
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)): return f(value)
+    return f'{f(value)} [{f(lo)}, {f(hi)}]'
+
+def change_word(lo, # lower end of the interval of a difference (after - before)
+                hi, # upper end
+                up:str='raises', down:str='lowers', none:str='no clear change' # the words
+               ) -> str:
+    "`up` when the whole interval of a difference lies above 0, `down` when below, else `none` (also for a missing interval)."
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)): return none
+    return up if lo > 0 else down if hi < 0 else none
+
+# %% ../nbs/11_figures.ipynb #a6f29649
+def change_sentence(subject:str, # who changes it, e.g. 'AligNet (resnet)'
+                    measure:str, # what is measured, e.g. 'coarse odd-one-out agreement'
+                    before, # (value, lo, hi) of the reference (e.g. the base model)
+                    after, # (value, lo, hi) of the changed model
+                    diff=None, # (value, lo, hi) of the paired difference after - before, when both were scored on the same units
+                    ci_over:str='triplets', # what the intervals resample
+                    reference:str='', # name of `before` in the sentence, e.g. 'the base model'
+                    digits:int=2) -> str:
+    "One sentence on a change with both values, their intervals and a direction word that the intervals support."
+    (b, bl, bh), (a, al, ah) = _vlh(before), _vlh(after)
+    ref = f' ({reference})' if reference else ''
+    vals = f'{fmt_ci(b, bl, bh, digits)}{ref} to {fmt_ci(a, al, ah, digits)}'
+    if diff is not None:
+        d, dl, dh = _vlh(diff)
+        w = change_word(dl, dh)
+        how = f'paired difference {fmt_ci(d, dl, dh, digits, signed=True)}, 95% interval over {ci_over}'
+        if w == 'no clear change':
+            return f'{subject} brings no clear change in {measure}: from {vals} ({how}, which includes 0).'
+        return f'{subject} {w} {measure} from {vals} ({how}).'
+    if all(np.isfinite([bl, bh, al, ah])):
+        w = 'raises' if al > bh else 'lowers' if ah < bl else 'no clear change'
+        how = f'95% intervals over {ci_over}'
+        if w == 'no clear change':
+            return f'{subject} brings no clear change in {measure}: from {vals} ({how}; they overlap, and no paired interval is available).'
+        return f'{subject} {w} {measure} from {vals} ({how}; they do not overlap).'
+    return f'{subject} moves {measure} from {vals} (no interval, so no direction is claimed).'
+
+def ceiling_sentence(subject:str, # e.g. 'The base resnet'
+                     measure:str, # e.g. 'coarse agreement'
+                     value, # (value, lo, hi) of the model
+                     ceiling, # the noise ceiling: a number or (value, lo, hi); for a band (lower, upper) pass (nan, lower, upper)
+                     ceiling_name:str='the noise ceiling (majority share)', # what the ceiling is
+                     ci_over:str='triplets', # what the model's interval resamples
+                     digits:int=2) -> str:
+    "One sentence placing a model's value against a noise ceiling (below / within / above, judged with the intervals)."
+    v, vl, vh = _vlh(value); c, cl, ch = _vlh(ceiling)
+    if not np.isfinite(c) and np.isfinite(cl) and np.isfinite(ch): ctxt, c = f'[{cl:.{digits}f}, {ch:.{digits}f}]', (cl + ch) / 2
+    else: ctxt = fmt_ci(c, cl, ch, digits)
+    lo_c, hi_c = (cl, ch) if np.isfinite(cl) and np.isfinite(ch) else (c, c)
+    top = vh if np.isfinite(vh) else v; bottom = vl if np.isfinite(vl) else v
+    where = 'below' if top < lo_c else 'above' if bottom > hi_c else 'not distinguishable from'
+    share = f', {v / c:.0%} of it' if where == 'below' and np.isfinite(c) and c > 0 and v > 0 else ''
+    return f'{subject}: {measure} {fmt_ci(v, vl, vh, digits)} (95% interval over {ci_over}) is {where} {ceiling_name}, {ctxt}{share}.'
+
+def wilson_ci(k, # successes (e.g. correctly answered triplets)
+              n, # trials
+              ci:float=0.95 # coverage
+             ) -> tuple:
+    "(value, lo, hi): a proportion `k/n` with its Wilson score interval (independent trials)."
+    from scipy.stats import norm
+    if n <= 0: return (np.nan, np.nan, np.nan)
+    z = float(norm.ppf(0.5 + ci / 2)); p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n); h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (p, max(0.0, c - h), min(1.0, c + h))
+
+def results_markdown(sentences, # sentences (strings; None entries are skipped)
+                     notes=None, # closing remarks in italics (e.g. what the intervals are)
+                     heading:str='' # optional heading line
+                    ) -> str:
+    "Markdown of a results section: one bullet per sentence, then the notes."
+    lines = [f'{heading}\n'] if heading else []
+    lines += [f'- {s}' for s in sentences if s]
+    if notes: lines += ['', *[f'*{n}*' for n in ([notes] if isinstance(notes, str) else notes)]]
+    return '\n'.join(lines)
+
+# %% ../nbs/11_figures.ipynb #514b54e4
+def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
+                       pairs=(('alignet', 'base'), ('alignet', 'unalignet'), ('unalignet', 'base')), # (variant, reference) pairs
+                       n_boot:int=1000, # bootstrap resamples
+                       seed:int=0
+                      ) -> 'pd.DataFrame':
+    "Paired accuracy differences (variant - reference) per backbone and triplet kind, with 95% intervals over triplets, from `levels_answers.csv`."
+    import pandas as pd
+    from align_nb.evaluate import bootstrap_ci
+    runs_root = Path(runs_root)
+    files = {f.parent.name: f for f in sorted((runs_root / 'eval').glob('*/levels_answers.csv')) if is_complete(f.parent)}
+    rows = []
+    for name in sorted(files):
+        backbone, _, variant = name.rpartition('-')
+        for v, ref in pairs:
+            if variant != v or f'{backbone}-{ref}' not in files: continue
+            a, b = pd.read_csv(files[name]), pd.read_csv(files[f'{backbone}-{ref}'])
+            for df, f in ((a, files[name]), (b, files[f'{backbone}-{ref}'])):
+                miss = {'kind', 'triplet', 'correct'} - set(df.columns)
+                if miss: raise AlignNbError(f'{f}: missing column(s) {sorted(miss)} (expected kind, triplet, correct)')
+            if len(a) != len(b) or not (a.triplet.to_numpy() == b.triplet.to_numpy()).all():
+                raise AlignNbError(f'{files[name]} and {files[f"{backbone}-{ref}"]}: not the same trials ({len(a)} vs {len(b)} rows), so no paired difference')
+            d = a.correct.to_numpy(np.float64) - b.correct.to_numpy(np.float64)
+            kinds = a.kind.astype(str).to_numpy()
+            for kind in sorted(set(kinds), key=lambda k: (KIND_ORDER.index(k) if k in KIND_ORDER else 99, k)) + ['overall']:
+                m = np.ones(len(d), bool) if kind == 'overall' else kinds == kind
+                r = bootstrap_ci(d[m], n_boot, seed=seed, groups=a.triplet.to_numpy()[m], unit='triplets')
+                rows.append(dict(backbone=backbone, kind=kind, variant=v, reference=ref, difference=r['value'], lo=r['lo'], hi=r['hi'],
+                                 ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
+    return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
+
+# %% ../nbs/11_figures.ipynb #323e796d
+def _is_progress_output(o) -> bool:
+    "A progress bar in a saved output: a widget view, or a tqdm line on stderr."
+    if o.get('output_type') in ('display_data', 'execute_result') and 'application/vnd.jupyter.widget-view+json' in o.get('data', {}): return True
+    if o.get('output_type') == 'stream' and o.get('name') == 'stderr':
+        t = o.get('text', '')
+        t = ''.join(t) if isinstance(t, list) else t
+        import re
+        lines = [l for l in re.split(r'[\r\n]+', t) if l.strip()]
+        if not lines: return True  # the bare newline a closing text bar leaves on stderr
+        return all(re.search(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]', l) for l in lines)
+    return False
+
+def clean_executed_notebook(nb, # an executed notebook (nbformat NotebookNode), changed in place
+                            replace:dict=None # text replacements (e.g. absolute folder -> '$ALIGN_NB_RUNS'), applied longest first
+                           ):
+    "Make an executed notebook fit for committing: no timings or papermill paths, no progress-bar outputs or widget state, folders replaced."
+    rep = sorted((replace or {}).items(), key=lambda kv: -len(kv[0]))
+    def sub(t):
+        if isinstance(t, list): return [sub(x) for x in t]
+        if not isinstance(t, str): return t
+        for a, b in rep:
+            if a: t = t.replace(a, b)
+        return t
+    pm = nb.metadata.get('papermill', {})
+    nb.metadata.pop('widgets', None)
+    nb.metadata['papermill'] = {'parameters': {k: sub(v) for k, v in pm.get('parameters', {}).items()}} if pm else {}
+    if not nb.metadata['papermill']: nb.metadata.pop('papermill')
+    for c in nb.cells:
+        for k in ('papermill', 'execution'): c.metadata.pop(k, None)
+        c.source = sub(c.source)
+        if c.cell_type != 'code': continue
+        c.outputs = [o for o in c.outputs if not _is_progress_output(o)]
+        for o in c.outputs:
+            if 'text' in o: o['text'] = sub(o['text'])
+            for mime in ('text/plain', 'text/html', 'text/markdown'):
+                if mime in o.get('data', {}): o['data'][mime] = sub(o['data'][mime])
+            if o.get('output_type') == 'error': o['traceback'] = sub(o.get('traceback', []))
+    return nb
+
+def _folder_labels(runs_dir=None):
+    "Default replacements: the runs folder, the cache, the shared data folder, the project root and the home folder."
+    import os
+    from align_nb.core import default_cache_dir, default_runs_dir, project_root, shared_data_dir
+    rep = {}
+    root = project_root()
+    runs = Path(runs_dir or default_runs_dir()).expanduser().resolve()
+    if root is None or not runs.is_relative_to(root): rep[str(runs)] = '$ALIGN_NB_RUNS'
+    rep[str(default_cache_dir().expanduser().resolve())] = '$ALIGN_NB_CACHE'
+    data = shared_data_dir()
+    if data is not None: rep[str(Path(data).resolve())] = '$ALIGN_NB_DATA'
+    if root is not None: rep[str(root) + os.sep] = ''; rep[str(root)] = '.'
+    rep[str(Path.home())] = '~'
+    return rep
+
+def publish_papers(jobs, # the plan's jobs (objects with `name` and `run_dir`), or a dict job name -> run folder
+                   dest, # folder of the copies, e.g. figures/papers
+                   runs_dir=None, # the runs folder (written as $ALIGN_NB_RUNS when outside the project)
+                   replace:dict=None, # more text replacements
+                   verbose:bool=False # print where the copies went
+                  ) -> list:
+    "Copy the executed notebook of every complete job to `dest/<job>.ipynb` (cleaned by `clean_executed_notebook`); return the written paths."
+    import nbformat
+    from align_nb.core import atomic_write_text
+    items = jobs.items() if isinstance(jobs, dict) else [(j.name, j.run_dir) for j in jobs]
+    rep = {**_folder_labels(runs_dir), **(replace or {})}
+    dest = Path(dest); out = []
+    from align_nb.core import project_root
+    figs, root = dest.expanduser().resolve().parent, project_root()
+    if root is None or not figs.is_relative_to(root): rep.setdefault(str(figs), '<figures_dir>')  # the figures folder (parameter of the figures paper)
+    for name, run_dir in items:
+        src = Path(run_dir) / 'notebook.ipynb'
+        if not (is_complete(run_dir) and src.is_file()): continue
+        nb = clean_executed_notebook(nbformat.read(str(src), as_version=4), rep)
+        dest.mkdir(parents=True, exist_ok=True)
+        p = dest / (str(name).replace('/', '_') + '.ipynb')
+        atomic_write_text(p, nbformat.writes(nb) + '\n'); out.append(p)
+    if verbose: print(f'Executed papers: {len(out)} notebook(s) in {dest} (' + ', '.join(p.name for p in out) + ')', flush=True)
+    return out

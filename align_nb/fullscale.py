@@ -453,7 +453,9 @@ def _fullscale_from_args(a):
     if a.dry_run: return 0
     cfg = as_fullscale(a.config)
     return dict(jobs=plan_fullscale(cfg, a.runs_dir, a.figures_dir, quick=a.quick), status_file=Path(a.runs_dir or cfg.runs_dir) / 'status.csv',
-                results=Path(a.figures_dir or cfg.figures_dir) / 'results.md')
+                results=Path(a.figures_dir or cfg.figures_dir) / 'results.md',
+                # steps launched with torchrun take nproc_per_node GPUs each, and GPU steps share the device: one job at a time unless --jobs says otherwise
+                workers=1 if (cfg.nproc_per_node > 1 or str(cfg.device).startswith('cuda')) else None)
 
 from .runner import register_plan
 register_plan('fullscale', plan_fullscale, 'the full-scale (GPU) study from a FullScaleConfig JSON; --dry-run only checks every path, file format and model name',

@@ -227,7 +227,8 @@ def _real_arguments(p):
 
 def _real_from_args(a):
     jobs = plan_real(a.runs_dir, a.figures_dir, quick=a.quick, data_dir=a.data_dir, seed=a.seed)
-    return dict(jobs=jobs, status_file=Path(a.runs_dir or default_runs_dir()) / 'real' / 'status.csv', results=Path(a.figures_dir) / 'results.md')
+    return dict(jobs=jobs, status_file=Path(a.runs_dir or default_runs_dir()) / 'real' / 'status.csv', results=Path(a.figures_dir) / 'results.md',
+                papers=Path(a.figures_dir) / 'papers')
 
 from .runner import register_plan
 register_plan('real', plan_real, 'the real-data study (CIFAR ResNets, Mur92, imagenet_sample, THINGS) from the shared data folder',

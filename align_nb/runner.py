@@ -511,7 +511,7 @@ class Plan:
     fn: object # callable returning the plan's `Job`s
     help: str # one line for `align-nb --help`
     add_arguments: object = None # `add_arguments(parser)`: the plan's CLI options (default: --runs-dir, -p)
-    from_args: object = None # `from_args(args)` -> dict(jobs=[Job], status_file=path, results=path of a results table or None), or an int exit code (done, nothing to run)
+    from_args: object = None # `from_args(args)` -> dict(jobs=[Job], status_file=path, results=path of a results table or None, papers=folder for the executed notebooks or None, workers=cap on jobs side by side or None), or an int exit code (done, nothing to run)
     module: str = '' # the module that registered it
 
 _PLANS = {}
@@ -655,7 +655,11 @@ def _run_plan(pl, a):
     if isinstance(out, int): return out
     if not isinstance(out, dict) or 'jobs' not in out:
         raise AlignNbError(f'plan {pl.name!r}: from_args must return a dict with "jobs" (and "status_file", "results") or an exit code, got {type(out).__name__}')
-    st = run_jobs(out['jobs'], status_file=out.get('status_file'), force=a.force, on_locked=a.on_locked, workers=a.jobs)
+    workers = a.jobs if a.jobs is not None else out.get('workers')  # a plan may cap its parallelism (e.g. GPU steps that use every GPU)
+    st = run_jobs(out['jobs'], status_file=out.get('status_file'), force=a.force, on_locked=a.on_locked, workers=workers)
+    if out.get('papers'):  # the executed paper notebooks next to the figures, ready to read without running anything
+        from align_nb.figures import publish_papers
+        publish_papers(out['jobs'], Path(out['papers']), runs_dir=getattr(a, 'runs_dir', None), verbose=True)
     print(f'\n{len(st)} jobs in {time.time() - t0:.0f} s: ' + ', '.join(f'{k} {v}' for k, v in st.status.value_counts().items()), flush=True)
     table = out.get('results')
     if table is not None and Path(table).is_file(): print(f'\nResults ({table}):\n' + Path(table).read_text())

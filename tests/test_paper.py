@@ -56,3 +56,20 @@ def test_figures_each_with_their_csv_and_a_results_table(study):
     assert (lv.ci_over == 'triplets').all() and (lv.ceiling_loo <= lv.ceiling + 1e-9).all()
     rsa = pd.read_csv(figs / 'rsa.csv')
     assert (rsa.ci_over == 'stimuli').all() and ((rsa.lo <= rsa.r_subject_mean) & (rsa.r_subject_mean <= rsa.hi)).all()
+
+def test_published_papers_show_results_and_no_noise(study):
+    "The executed papers copied next to the figures (issue 12): every one complete, with its Results, figures inline, no red boxes, no local paths."
+    d, jobs, _, _ = study
+    from align_nb.figures import publish_papers
+    out = publish_papers(jobs, d / 'figs' / 'papers', runs_dir=d / 'runs', replace={str(d / 'cache'): '$ALIGN_NB_CACHE'})  # the study's own cache
+    assert sorted(p.name for p in out) == sorted(j.name.replace('/', '_') + '.ipynb' for j in jobs)
+    for p in out:
+        txt = p.read_text(); nb = json.loads(txt)
+        assert str(d) not in txt and 'start_time' not in txt, p.name
+        outs = [o for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', [])]
+        assert not [o for o in outs if o.get('name') == 'stderr' or o['output_type'] == 'error'], p.name  # no red boxes
+        assert not [o for o in outs if 'application/vnd.jupyter.widget-view+json' in o.get('data', {})], p.name  # no "Loading widget..."
+        md = [''.join(o['data']['text/markdown']) for o in outs if 'text/markdown' in o.get('data', {})]  # saved as a list of lines
+        assert md and '95% interval' in md[-1], p.name  # the Results section, with its intervals
+        n_png = sum('image/png' in o.get('data', {}) for o in outs)
+        assert n_png >= {'figures.ipynb': 7, 'teacher.ipynb': 0}.get(p.name, 1), (p.name, n_png)
