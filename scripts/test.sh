@@ -6,6 +6,8 @@ cd "$root"
 source scripts/env.sh
 echo "[test] checking that align_nb/ is what nbdev_export makes from nbs/"
 python tools/check_export.py
+echo "[test] checking that README.md is what tools/make_readme.py makes from nbs/index.ipynb"
+python tools/make_readme.py --check
 echo "[test] nbdev notebook tests"
 nbdev_test --n_workers 2
 echo "[test] pytest"
