@@ -84,17 +84,18 @@ def check_page(ctx, url, name, out, f, paper=False):
 
 def check_site(browser, site, out, f, library_page, paper_page):
     pages = sorted(str(p.relative_to(site)) for p in site.rglob('*.html'))
-    papers = [p for p in pages if p.startswith('papers/')]
+    papers = [p for p in pages if p.startswith('papers/') or '/papers/' in p or p.startswith('nbs/paper/')]
     if paper_page is None:
         # the figures / summary paper (every figure inline), else an evaluation paper, else the first
-        pref = [p for p in papers if 'figures' in p and 'real' not in p] or [p for p in papers if 'eval' in p] or papers
+        stem = lambda p: Path(p).stem if Path(p).stem != 'notebook' else Path(p).parent.name
+        pref = [p for p in papers if stem(p).startswith('figures') and 'real' not in p] or [p for p in papers if stem(p).startswith('eval')] or papers
         if not pref: f.problem('site', 'no paper page in the built site'); return
         paper_page = pref[0]
     ctx = browser.new_context(viewport={'width': 1400, 'height': 1000})
     with serve_dir(site) as base:
         check_page(ctx, f'{base}/index.html', 'site_index', out, f)
         check_page(ctx, f'{base}/{library_page}', 'site_library_' + Path(library_page).stem, out, f)
-        check_page(ctx, f'{base}/{paper_page}', 'site_paper_' + '_'.join(Path(paper_page).with_suffix('').parts[1:]), out, f, paper=True)
+        check_page(ctx, f'{base}/{paper_page}', 'site_paper_' + '_'.join(Path(paper_page).with_suffix('').parts), out, f, paper=True)
     ctx.close()
 
 
@@ -156,8 +157,10 @@ def check_lab(browser, notebook, out, f, timeout):
             page.goto(f'{base}/lab/tree/{copy.name}?token={token}', wait_until='domcontentloaded')
             page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=120_000)
             page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
-            page.get_by_role('menuitem', name='Run', exact=True).click()
-            page.get_by_role('menuitem', name='Run All Cells', exact=True).click()
+            page.screenshot(path=str(out / f'lab_{name}_opened.png')); f.shots.append(f'lab_{name}_opened.png')
+            page.locator('.jp-NotebookPanel .jp-Cell').first.click()   # focus the notebook
+            page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
+            page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
             f.note('lab', f'opened {copy.name} (quick = True) in JupyterLab, clicked Run > Run All Cells')
             deadline, state, quiet = t0 + timeout, {}, 0
             while time.time() < deadline:   # every code cell numbered ([12]:, none [*]: or [ ]:) and the kernel idle
@@ -180,7 +183,7 @@ def check_lab(browser, notebook, out, f, timeout):
             stderr_dom = page.evaluate('''() => Array.from(document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
                                           .map(e => e.innerText.slice(0, 300))''')
             errors, stderr, ran, code = notebook_outputs(copy)
-            f.note('lab', f'{ran} of {code} code cells ran, {took:.0f} s from opening to idle (quick = True); '
+            f.note('lab', f'{ran} of {code} code cells ran, {took:.0f} s from opening to the end (quick = True); '
                           f'{len(errors)} error outputs, {len(stderr)} stderr outputs in the saved notebook, {len(stderr_dom)} red stderr boxes on screen')
             if ran < code: f.problem('lab', f'only {ran} of {code} code cells ran')
             for e in errors: f.problem('lab', f'error output: {e}')
@@ -221,7 +224,7 @@ def main(argv=None):
     if not a.skip_site and (a.build or not (site / 'index.html').exists()):
         import docs_site
         print(f'building the site into {site}', flush=True)
-        docs_site.build(site_dir=site)
+        docs_site.build(site_dir=site, src_dir=site.with_name(site.name + '_src'))
     f = Findings()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=a.chromium, headless=True, args=['--no-sandbox', '--disable-gpu'])

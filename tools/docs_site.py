@@ -11,8 +11,9 @@
 * `library/NN_name.md`: each library notebook `nbs/NN_*.ipynb`: its prose, the signature, docstring and documented
   arguments (fastcore docments) of every public function and class it exports, generated from the library itself
   (library notebooks ship without outputs), with the exported source folded below, and its examples as code;
-* `papers/...ipynb`: the executed paper notebooks (`figures/papers/`, `figures/real/papers/`), rendered with their
-  outputs by mkdocs-jupyter; without executed papers, the paper notebooks of `nbs/paper/` as source (marked so);
+* the executed paper notebooks (`figures/papers/`, `figures/real/papers/`, at the same paths in the site), rendered with
+  their outputs by mkdocs-jupyter; without executed papers, the paper notebooks of `nbs/paper/` as source (marked so);
+  `--papers-from DIR` takes them from run folders instead (`papers/...` in the site);
 * `figures.md`: every figure of `figures/` and `figures/real/` with the CSV behind it and the results tables;
 * `about.md` (from `docs/about.md`): how the site is made and why with these tools.
 
@@ -247,13 +248,13 @@ def write_sources(out=SRC, papers_from=None):
             nb['cells'].insert(0, {'cell_type': 'markdown', 'metadata': {}, 'id': 'docsnote', 'source':
                                    f'*Not executed: no executed papers were found in `figures/papers/` or `figures/real/papers/`; '
                                    f'this is the source of `nbs/paper/{nb_path.name}`. `bash scripts/main.sh` runs it.*'})
-        page = Path('papers') / _slug(section) / rel
+        # at its repository path when it has one (figures/papers/x.ipynb: its relative links to ../x.png keep working)
+        page = nb_path.resolve().relative_to(ROOT) if nb_path.resolve().is_relative_to(ROOT) else Path('papers') / _slug(section) / rel
         (out / page).parent.mkdir(parents=True, exist_ok=True)
         (out / page).write_text(json.dumps(nb))
-        title = _paper_title(nb) or nb_path.stem
         parts = rel.with_suffix('').parts
         label = '/'.join(parts[:-1] if len(parts) > 1 and parts[-1] == 'notebook' else parts)
-        sections.setdefault(section, []).append({f'{label}: {title}' if len(title) < 60 else label: page.as_posix()})
+        sections.setdefault(section, []).append({label: page.as_posix()})
     nav.append({'Papers': [{k: v} for k, v in sections.items()]})
     nav.append({'Figures': write_figures(out)})
     about = ROOT / 'docs' / 'about.md'
