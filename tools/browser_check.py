@@ -155,12 +155,24 @@ def check_lab(browser, notebook, out, f, timeout):
             name = Path(notebook).stem
             t0 = time.time()
             page.goto(f'{base}/lab/tree/{copy.name}?token={token}', wait_until='domcontentloaded')
-            page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=120_000)
-            page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=120_000)
+            n_code = sum(c['cell_type'] == 'code' for c in nb['cells'])
+            # the notebook is rendered (all its code cells) and its kernel has started and is idle
+            page.wait_for_function(f"document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell').length >= {n_code}", timeout=180_000)
+            page.get_by_text(re.compile(r'\|\s*Idle')).first.wait_for(timeout=180_000)
+            with contextlib.suppress(Exception):   # the "notified about official Jupyter news?" toast: no
+                page.get_by_role('button', name='No', exact=True).click(timeout=3000)
             page.screenshot(path=str(out / f'lab_{name}_opened.png')); f.shots.append(f'lab_{name}_opened.png')
-            page.locator('.jp-NotebookPanel .jp-Cell').first.click()   # focus the notebook
-            page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
-            page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
+            started = lambda: page.evaluate("Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')).some(e => /\\[(\\*|\\d+)\\]/.test(e.innerText))")
+            for attempt in range(3):
+                page.locator('.jp-NotebookPanel .jp-Cell').first.click()   # focus the notebook
+                page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
+                page.locator('.lm-Menu-itemLabel', has_text='Run All Cells').first.click()
+                t1 = time.time()
+                while time.time() - t1 < 30 and not started(): time.sleep(1)
+                if started(): break
+                f.note('lab', f'Run > Run All Cells started nothing within 30 s (attempt {attempt + 1}); trying again')
+            else:
+                f.problem('lab', 'Run > Run All Cells did not start the notebook (3 attempts)')
             f.note('lab', f'opened {copy.name} (quick = True) in JupyterLab, clicked Run > Run All Cells')
             deadline, state, quiet = t0 + timeout, {}, 0
             while time.time() < deadline:   # every code cell numbered ([12]:, none [*]: or [ ]:) and the kernel idle
@@ -176,16 +188,25 @@ def check_lab(browser, notebook, out, f, timeout):
             took = time.time() - t0
             page.keyboard.press('Control+s')
             time.sleep(3)
-            page.screenshot(path=str(out / f'lab_{name}_top.png')); f.shots.append(f'lab_{name}_top.png')
-            # the end of the notebook: select the last cell (command mode), which scrolls it into view
-            page.keyboard.press('Escape'); page.keyboard.press('Control+End'); time.sleep(2)
-            page.screenshot(path=str(out / f'lab_{name}_end.png')); f.shots.append(f'lab_{name}_end.png')
+            def shot(locator, label):   # scroll `locator` into view (the notebook renders what is visible), screenshot
+                with contextlib.suppress(Exception):
+                    if locator.count() == 0: return
+                    locator.scroll_into_view_if_needed(timeout=10_000); time.sleep(2)
+                    page.screenshot(path=str(out / f'lab_{name}_{label}.png')); f.shots.append(f'lab_{name}_{label}.png')
+            cells = page.locator('.jp-NotebookPanel .jp-Cell')
+            shot(cells.first, 'top')
+            shot(page.locator('.jp-NotebookPanel .jp-OutputArea-output img').first, 'figure')
+            shot(cells.last, 'end')
             stderr_dom = page.evaluate('''() => Array.from(document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
                                           .map(e => e.innerText.slice(0, 300))''')
             errors, stderr, ran, code = notebook_outputs(copy)
             f.note('lab', f'{ran} of {code} code cells ran, {took:.0f} s from opening to the end (quick = True); '
                           f'{len(errors)} error outputs, {len(stderr)} stderr outputs in the saved notebook, {len(stderr_dom)} red stderr boxes on screen')
             if ran < code: f.problem('lab', f'only {ran} of {code} code cells ran')
+            beside = sorted(str(q.relative_to(nbdir)) for q in nbdir.iterdir() if q.is_dir() and not q.name.startswith('.'))
+            landed = sorted(str(q.relative_to(work)) for q in (work / 'runs').rglob('*') if q.is_dir()) if (work / 'runs').is_dir() else []
+            if beside: f.problem('lab', f'the paper wrote {beside} beside the notebook instead of into $ALIGN_NB_RUNS')
+            if landed: f.note('lab', f'run folders in $ALIGN_NB_RUNS: {landed[-1]}')
             for e in errors: f.problem('lab', f'error output: {e}')
             plain = []
             for s in stderr:

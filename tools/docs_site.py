@@ -218,7 +218,9 @@ def find_papers(papers_from=None):
         if not found: raise DocsError(f'no executed notebooks (*.ipynb) under {", ".join(map(str, papers_from))}')
         return found
     for section, d in PAPER_DIRS:
-        if d.is_dir(): found += [(section, q, q.relative_to(d), True) for q in _notebooks(d)]
+        if d.is_dir():   # the summary (figures) paper first, then the others by name
+            nbs = sorted(_notebooks(d), key=lambda q: (not q.stem.startswith(('figures', 'summary')), str(q.relative_to(d))))
+            found += [(section, q, q.relative_to(d), True) for q in nbs]
     if not found:
         found = [('Paper notebooks (not executed)', q, Path(q.name), False) for q in sorted((ROOT / 'nbs' / 'paper').glob('*.ipynb'))]
     return found
