@@ -1,7 +1,7 @@
 """Build the documentation site from the notebooks (offline, with mkdocs + mkdocs-jupyter).
 
     python tools/docs_site.py build                    # sources into site_src/, site into site/ (strict), links checked
-    python tools/docs_site.py serve [--port 8000]      # the same, then serve it (http://127.0.0.1:8000)
+    python tools/docs_site.py serve [--port 8000]      # the same, then serve site/ at http://127.0.0.1:8000
     python tools/docs_site.py sources                  # only write site_src/ (what `mkdocs build` then reads)
     ... --papers-from runs/toyworld                    # use the executed notebooks of your own run folders
 
@@ -360,14 +360,17 @@ def main(argv=None):
     try:
         if a.command == 'sources':
             write_sources(SRC, a.papers_from); print(f'wrote {SRC}'); return
-        pages = build(a.papers_from, Path(a.site_dir))
+        nav = write_sources(SRC, a.papers_from)
+        pages = mkdocs_build(nav, SRC, Path(a.site_dir))
         print(f'built {len(pages)} pages into {a.site_dir} (no warnings, no broken internal links):')
         for p in pages: print('  ' + p)
-        if a.command == 'serve':
-            from mkdocs.commands.serve import serve
-            nav = write_sources(SRC, a.papers_from)
-            print(f'serving at http://127.0.0.1:{a.port} (Ctrl-C stops; rerun to pick up notebook changes)')
-            serve(str(ROOT / 'mkdocs.yml'), nav=nav, dev_addr=f'127.0.0.1:{a.port}', watch=[])
+        if a.command == 'serve':   # the built site as it is (static files), until Ctrl-C
+            import functools, http.server
+            handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(a.site_dir))
+            srv = http.server.ThreadingHTTPServer(('127.0.0.1', a.port), handler)
+            print(f'serving {a.site_dir} at http://127.0.0.1:{a.port}/ (Ctrl-C stops; run it again after changing notebooks)', flush=True)
+            try: srv.serve_forever()
+            except KeyboardInterrupt: pass
     except DocsError as e:
         sys.exit(f'docs: {e}')
 
