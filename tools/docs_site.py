@@ -275,7 +275,10 @@ def write_figures(out):
         rel = d.relative_to(ROOT)
         lines.append(f'## {title}\n')
         for md in sorted(d.glob('*.md')):
-            lines.append(f'### {md.stem}\n\n' + _demote(md.read_text()) + '\n')
+            text = md.read_text()
+            if not re.search(r'^\s*\|', text, re.M) and not text.lstrip().startswith('#'):   # a fixed-width text table
+                text = '```text\n' + text.rstrip('\n') + '\n```'
+            lines.append(f'### {md.stem}\n\n' + _demote(text) + '\n')
         for png in sorted(d.glob('*.png')):
             (out / rel).mkdir(parents=True, exist_ok=True); shutil.copy(png, out / rel / png.name)
             csv = png.with_suffix('.csv')
