@@ -11,6 +11,8 @@ source scripts/env.sh
 t0=$SECONDS
 echo "[test] checking that align_nb/ is what nbdev_export makes from nbs/"
 python tools/check_export.py
+echo "[test] checking that README.md is what tools/make_readme.py makes from nbs/index.ipynb"
+python tools/make_readme.py --check
 nblog="$(mktemp "${TMPDIR:-/tmp}/align_nb_nbdev_test.XXXXXX.log")"
 echo "[test] nbdev notebook tests, in the background (their output follows pytest's)"
 nbdev_test --n_workers "${ALIGN_NB_NB_WORKERS:-2}" --timing > "$nblog" 2>&1 &
