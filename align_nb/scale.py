@@ -150,7 +150,7 @@ class FeatureStore:
         order = np.argsort(labels, kind='stable')
         return FeatureStore.write(path, (f for _, f in self.chunks(chunk, self.dtype)), len(self), self.dtype, order, progress)
 
-# %% ../nbs/14_scale.ipynb #87601b4f
+# %% ../nbs/14_scale.ipynb #e7333c93
 def _chunk_iter(x, chunk):
     "(pool indices, float32 rows) chunks of an array, memmap or `FeatureStore` (file order)."
     if isinstance(x, FeatureStore):
@@ -200,9 +200,7 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
                    return_info:bool=False, # also return a dict with inertia per pass and timings
                    progress:bool=True, # progress bar over passes
                    threads:int=None, # BLAS threads for the matrix products (None: the current setting, e.g. OMP_NUM_THREADS; the result does not depend on it)
-                   warm_chunks:int=0, # then Lloyd iterations over this many random whole chunks (streamed; 0: none)
-                   warm_iter:int=2, # Lloyd iterations over the warm-up chunks
-                   final_assign:bool=False # one more full pass assigning every row to its nearest final centre (the previous behaviour; see below)
+                   final_assign:bool=True # one more full pass assigning every row to its nearest final centre (False: skip it, labels of the last update pass; see below)
                   ):
     "Bounded-memory k-means -> `(labels (n,) int64, centers (k, p) float32)`: k-means++ and Lloyd on a subsample, then chunked full Lloyd passes."
     import time
@@ -210,7 +208,7 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
     if threads is not None:
         from threadpoolctl import threadpool_limits
         with threadpool_limits(int(threads), user_api='blas'):
-            return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None, warm_chunks, warm_iter, final_assign)
+            return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None, final_assign)
     n = len(x); p = x.dim if isinstance(x, FeatureStore) else np.shape(x)[1]
     if not 1 <= k <= n: raise AlignNbError(f'kmeans_chunked: k must be in 1..{n} (number of rows), got {k}')
     rng = np.random.default_rng(seed)
@@ -224,14 +222,6 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
         s, c = _lloyd_sums(lab, sub, k); nz = c > 0
         C[nz] = (s[nz] / c[nz, None]).astype(np.float32)
     del sub
-    nch = (n + chunk - 1) // chunk; wc = np.sort(rng.choice(nch, min(warm_chunks, nch), replace=False)) if warm_chunks else []
-    src = x.data if isinstance(x, FeatureStore) else x  # file order: rows' pool indices are not needed here
-    for _ in range(warm_iter if len(wc) else 0):  # Lloyd over a random set of whole chunks (sequential reads)
-        cn = np.einsum('ij,ij->i', C, C); S = np.zeros((k, p)); cnt = np.zeros(k, np.int64)
-        for b in wc:
-            xc = _cast(src[b * chunk:(b + 1) * chunk]); lab, _ = _assign(xc, C, cn, buf)
-            s, c = _lloyd_sums(lab, xc, k); S += s; cnt += c
-        nz = cnt > 0; C[nz] = (S[nz] / cnt[nz, None]).astype(np.float32)
     info = dict(init_s=time.perf_counter() - t0, init_size=m, inertia=[], pass_s=[])
     labels = np.empty(n, np.int64); prev = None
     def full_pass(update):

@@ -3,11 +3,11 @@
 Data: synthetic clustered teacher features, n x d float16 in a memory-mapped `FeatureStore` (default the paper's
 1.28M x 1,152, ~3 GB; cached under --cache-dir and reused), 500 true clusters (centres N(0, sep^2), unit noise).
 
-* ours      : `align_nb.scale.kmeans_chunked` (greedy k-means++ and Lloyd on a 25k subsample, then chunked full Lloyd
-              passes with float32 matmul chunks; default: no separate assignment pass, the labels are the last pass's
-              and the centres their means).
-* previous  : the same with `final_assign=True` and --threads (one more full assignment pass: the previous computation).
-* reference : `final_assign=True` with 1 thread (the previous computation exactly as recorded).
+* ours      : `align_nb.scale.kmeans_chunked` defaults (greedy k-means++ and Lloyd on a 25k subsample, then chunked full
+              Lloyd passes with float32 matmul chunks, then one assignment pass), --threads BLAS threads.
+* no_final  : the same with `final_assign=False` (no separate assignment pass: the labels are the last update pass's,
+              the centres their means; inertia of those labels against those centres).
+* reference : ours with 1 thread (the previous computation: the same result).
 * sklearn : `sklearn.cluster.MiniBatchKMeans.partial_fit` over the same float32 chunks read from the memmap (one
             mini-batch step per chunk, same number of epochs as ours' update passes), then a chunked `predict` pass.
             (`MiniBatchKMeans.fit` on the whole pool would first copy it to float32: 5.9 GB.)
@@ -17,7 +17,7 @@ ru_maxrss (which also counts the touched pages of the memory-mapped file), inert
 Targets: <= 60 s on 2 cores with the inertia of the previous implementation (relative tolerance 1e-3), bounded memory.
 faiss (not installed) would be the faster option on many cores/GPU.
 
-    OMP_NUM_THREADS=1 python bench/bench_kmeans.py [--threads 2] [--variants ours,previous,reference,sklearn] [--n 1280000] [--passes 3]
+    OMP_NUM_THREADS=1 python bench/bench_kmeans.py [--threads 2] [--variants ours,no_final,reference,sklearn] [--n 1280000] [--passes 3]
 """
 import argparse, os, resource, sys, time, tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
@@ -63,7 +63,7 @@ def sklearn_chunked(store, k, passes, chunk, seed):
     return labels, dict(total_s=t2 - t0, assign_pass_s=t2 - t1, inertia=inertia)
 
 
-def _kmeans(store, k, passes, chunk, seed, threads, final_assign=False):
+def _kmeans(store, k, passes, chunk, seed, threads, final_assign=True):
     from align_nb.scale import kmeans_chunked
     c0 = time.process_time()
     labels, C, info = kmeans_chunked(store, k, seed=seed, n_iter=passes, chunk=chunk, tol=0, return_info=True, progress=False, threads=threads,
@@ -75,7 +75,7 @@ def _kmeans(store, k, passes, chunk, seed, threads, final_assign=False):
 
 # inertia / n of the previous implementation (kmeans_chunked, float32 products, 3 update passes + 1 assignment pass, seed 0)
 # on the default synthetic set: deterministic, from `--variants reference` (bench/README.md)
-REFERENCE_INERTIA_PER_N = 1181.2
+REFERENCE_INERTIA_PER_N = 1181.192
 
 
 def main(argv=None):
@@ -83,16 +83,16 @@ def main(argv=None):
     ap.add_argument('--n', type=int, default=1_280_000); ap.add_argument('--dim', type=int, default=1152)
     ap.add_argument('--k', type=int, default=500); ap.add_argument('--passes', type=int, default=3, help='update passes (epochs) over the data')
     ap.add_argument('--chunk', type=int, default=32768); ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--variants', default='ours,previous', help="comma list of ours (--threads BLAS threads), previous (final_assign=True, "
-                    "--threads: the previous computation), reference (the previous computation with 1 thread), sklearn (MiniBatchKMeans)")
-    ap.add_argument('--threads', type=int, default=2, help='BLAS threads of ours and previous')
+    ap.add_argument('--variants', default='ours,no_final', help="comma list of ours (defaults, --threads BLAS threads), no_final "
+                    "(final_assign=False, --threads), reference (ours with 1 thread: the previous computation), sklearn (MiniBatchKMeans)")
+    ap.add_argument('--threads', type=int, default=2, help='BLAS threads of ours and no_final')
     ap.add_argument('--cache-dir', default=BENCH_DIR)
     a = ap.parse_args(argv)
     from sklearn.metrics import adjusted_rand_score
     store, truth = synthetic_store(a.n, a.dim, a.k, cache_dir=a.cache_dir)
-    print(f'k-means k={a.k} on {a.n} x {a.dim} float16 (memmap), {a.passes} update passes + 1 assignment pass, chunk {a.chunk}, '
+    print(f'k-means k={a.k} on {a.n} x {a.dim} float16 (memmap), {a.passes} update passes (+ 1 assignment pass, except no_final), chunk {a.chunk}, '
           f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}, ours: {a.threads} thread(s); load average {os.getloadavg()[0]:.1f}', flush=True)
-    fns = dict(ours=lambda *z: _kmeans(*z, a.threads), previous=lambda *z: _kmeans(*z, a.threads, True), reference=lambda *z: _kmeans(*z, 1, True),
+    fns = dict(ours=lambda *z: _kmeans(*z, a.threads), no_final=lambda *z: _kmeans(*z, a.threads, False), reference=lambda *z: _kmeans(*z, 1),
                sklearn=sklearn_chunked); res = {}
     tracemalloc.start()
     for name in a.variants.split(','):
@@ -105,15 +105,14 @@ def main(argv=None):
         cpu = f' (process CPU {r["cpu_s"]:.1f} s)' if 'cpu_s' in r else ''
         print(f'  {name:9s} load {r["load"]:9s} total {r["total_s"]:7.1f} s{cpu}  assignment pass {r["assign_pass_s"]:6.1f} s{extra}  '
               f'peak heap {r["peak_heap_gb"]:.2f} GB  maxrss {r["maxrss_gb"]:.2f} GB  inertia/n {r["inertia"] / a.n:.2f}  ARI {r["ari"]:.4f}', flush=True)
-    ref, src = None, None
-    for v in ('previous', 'reference'):
-        if v in res and ref is None: ref, src = res[v]['inertia'] / a.n, f'{v}, this run'
-    if ref is None and (a.n, a.dim, a.k, a.passes, a.seed) == (1_280_000, 1152, 500, 3, 0): ref, src = REFERENCE_INERTIA_PER_N, 'recorded, bench/README.md'
-    if 'ours' in res and ref is not None:
-        o = res['ours']['inertia'] / a.n
-        print(f'  ours inertia/n {o:.3f} vs the previous computation {ref:.3f} ({src}): relative difference {(o - ref) / ref:+.2e} '
-              f'(tolerance 1e-3);  ours total {res["ours"]["total_s"]:.1f} s (target <= 60 s on 2 idle cores)')
-    for other in ('previous', 'reference', 'sklearn'):
+    ref, src = (res['reference']['inertia'] / a.n, 'reference, this run') if 'reference' in res else \
+        (REFERENCE_INERTIA_PER_N, 'recorded, bench/README.md') if (a.n, a.dim, a.k, a.passes, a.seed) == (1_280_000, 1152, 500, 3, 0) else (None, None)
+    for v in ('ours', 'no_final'):
+        if v in res and ref is not None:
+            o = res[v]['inertia'] / a.n
+            print(f'  {v} inertia/n {o:.3f} vs the previous computation {ref:.3f} ({src}): relative difference {(o - ref) / ref:+.2e} '
+                  f'(tolerance 1e-3);  total {res[v]["total_s"]:.1f} s (target <= 60 s on 2 idle cores)')
+    for other in ('no_final', 'reference', 'sklearn'):
         if other in res and 'ours' in res: print(f'  ratio {other}/ours total time: {res[other]["total_s"] / res["ours"]["total_s"]:.2f}')
     print(f'  load average {os.getloadavg()[0]:.1f}')
     return res

@@ -314,15 +314,15 @@ def test_cast_and_kmeans_threads_keep_results(tmp_path):
     np.testing.assert_array_equal(l1, l2); np.testing.assert_array_equal(c1, c2); assert i1['inertia'] == i2['inertia']
 
 
-def test_kmeans_default_skips_the_assignment_pass_within_tolerance():
-    """Default (no final assignment pass): the same centres as `final_assign=True`, labels whose means are the centres,
-    the inertia of those labels reported exactly, and within 1e-3 of the reference path's (planted, overlapping clusters)."""
+def test_kmeans_without_final_assignment_pass():
+    """`final_assign=False` (no final assignment pass): the same centres as the default, labels whose means are the centres,
+    the inertia of those labels reported exactly, at least the default's (planted, overlapping clusters)."""
     from sklearn.metrics import adjusted_rand_score
     rng = np.random.default_rng(3)
     cent = rng.normal(0, 1.0, (20, 24)); truth = rng.integers(0, 20, 6000)
     x = (cent[truth] + rng.normal(0, 1, (6000, 24))).astype(np.float32)
-    lab, C, info = kmeans_chunked(x, 20, chunk=1000, tol=0, return_info=True, progress=False)
-    labr, Cr, infor = kmeans_chunked(x, 20, chunk=1000, tol=0, return_info=True, progress=False, final_assign=True)
+    lab, C, info = kmeans_chunked(x, 20, chunk=1000, tol=0, return_info=True, progress=False, final_assign=False)
+    labr, Cr, infor = kmeans_chunked(x, 20, chunk=1000, tol=0, return_info=True, progress=False)
     assert info['passes'] == 3 and infor['passes'] == 4 and info['inertia'][:3] == infor['inertia'][:3]
     np.testing.assert_array_equal(C, Cr)  # same computation up to the centres
     # reference labels: the nearest returned centre (brute force)
