@@ -94,6 +94,7 @@ def main(argv=None):
           f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}, ours: {a.threads} thread(s); load average {os.getloadavg()[0]:.1f}', flush=True)
     fns = dict(ours=lambda *z: _kmeans(*z, a.threads), no_final=lambda *z: _kmeans(*z, a.threads, False), reference=lambda *z: _kmeans(*z, 1),
                sklearn=sklearn_chunked); res = {}
+    import torch, scipy.sparse, threadpoolctl  # one-off imports (torch: 1-5 s) outside the timed variants, so the first variant does not pay them
     tracemalloc.start()
     for name in a.variants.split(','):
         tracemalloc.reset_peak(); base = tracemalloc.get_traced_memory()[0]
