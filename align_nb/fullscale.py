@@ -15,14 +15,14 @@ __all__ = ['FIT_TEACHER_KEYS', 'FIT_HUMAN_KEYS', 'FULLSCALE_STUDENTS', 'FullScal
            'fullscale_pool', 'human_model_for', 'human_model_summary', 'fullscale_teacher_data', 'fullscale_eval_sets',
            'plan_fullscale']
 
-# %% ../nbs/18_fullscale.ipynb #0e58f723
+# %% ../nbs/18_fullscale.ipynb #18aef52b
 FIT_TEACHER_KEYS = ('alpha', 'sigma', 'tau_local', 'local_batch_size', 'lr', 'batch_size', 'max_epochs', 'patience', 'monitor', 'calibrate')
 FIT_HUMAN_KEYS = ('lams', 'dim', 'lr', 'batch_size', 'max_epochs', 'patience', 'stop_frac', 'prune_tol', 'prune_min_items', 'init_mean', 'init_std', 'progress')
 FULLSCALE_STUDENTS = ('vit_base_patch16_siglip_224', 'vit_base_patch14_dinov2.lvd142m', 'vit_base_patch16_clip_224.openai', 'vit_base_patch16_224')
 
 _FULLSCALE_RANGES = dict(n_triplets=(1, None), k=(1, None), local_size=(1, None), image_size=(0, None), pool_size=(0, None),
                          max_teacher_triplets=(0, None), n_val_triplets=(0, None), teacher_lams=(0, None), batch_size=(1, None),
-                         num_workers=(0, None), seed=(0, 2 ** 32 - 1))
+                         num_workers=(0, None), seed=(0, 2 ** 32 - 1), n_boot=(1, None))
 _FULLSCALE_CHECKS = dict(device=check_device)
 
 @dataclass
@@ -67,6 +67,7 @@ class FullScaleConfig:
     figures_dir: str = 'figures/fullscale' # figures, CSVs and the results table
     batch_size: int = 256 # images per forward pass when extracting features
     num_workers: int = 8 # DataLoader workers when extracting features
+    n_boot: int = 1000 # bootstrap resamples behind every interval of the evaluation
     seed: int = 0 # seed of subsets, the teacher, the triplets and the students
     nproc_per_node: int = 1 # processes per node for the heavy steps (pool features, distillation): > 1 launches torchrun from the notebook (one process per GPU); 1 runs them in the notebook's kernel
     nnodes: int = 1 # nodes (torchrun --nnodes); > 1 needs rdzv_endpoint and a run folder on a file system every node sees
@@ -405,7 +406,7 @@ def fullscale_eval_sets(config # a `FullScaleConfig` (or dict / JSON path)
         sets.append(EvalSet('Mur92', mur.images, rdms=mur.rdms))
     return sets
 
-# %% ../nbs/18_fullscale.ipynb #a416641f
+# %% ../nbs/18_fullscale.ipynb #34154c6f
 def plan_fullscale(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file path
                    runs_dir=None, # root of the run folders (default: the config's `runs_dir`)
                    figures_dir=None, # figures and tables (default: the config's `figures_dir`)
@@ -419,7 +420,8 @@ def plan_fullscale(config, # a `FullScaleConfig`, a dict of its fields, or a JSO
     root = Path(runs_dir or c.runs_dir).resolve(); root.mkdir(parents=True, exist_ok=True)
     from align_nb.launch import LAUNCH_FIELDS
     # the file name leaves out the torchrun fields: another process count reuses the finished steps (same results)
-    cfg_path = c.to_json(root / f'config-{hash_obj({k: v for k, v in asdict(c).items() if k not in LAUNCH_FIELDS})[:12]}.json')
+    # (and n_boot, read by the evaluation only, which always reruns: another n_boot keeps the teacher and students)
+    cfg_path = c.to_json(root / f'config-{hash_obj({k: v for k, v in asdict(c).items() if k not in (*LAUNCH_FIELDS, "n_boot")})[:12]}.json')
     figs = Path(figures_dir or c.figures_dir).resolve()
     common = dict(config=str(cfg_path), seed=c.seed, quick=quick, experiment='fullscale', runs_root=str(root), device=c.device, **(extra or {}))
     tdir = root / 'teacher'
@@ -433,7 +435,8 @@ def plan_fullscale(config, # a `FullScaleConfig`, a dict of its fields, or a JSO
                             depends=['teacher']))
     bbs = list(dict.fromkeys([c.teacher_backbone, *c.students]))
     jobs.append(Job('evaluate', 'real_evaluate.ipynb', root / 'evaluate',
-                    _params('real_evaluate.ipynb', backbones=','.join(bbs), teacher_dir=str(tdir), distill_dirs=','.join(dirs), figures_dir=str(figs), **common),
+                    _params('real_evaluate.ipynb', backbones=','.join(bbs), teacher_dir=str(tdir), distill_dirs=','.join(dirs), figures_dir=str(figs),
+                            **{'n_boot': c.n_boot, **common}),  # `extra` may override n_boot
                     depends=[j.name for j in jobs], always=True))
     return jobs
 

@@ -150,7 +150,7 @@ class FeatureStore:
         order = np.argsort(labels, kind='stable')
         return FeatureStore.write(path, (f for _, f in self.chunks(chunk, self.dtype)), len(self), self.dtype, order, progress)
 
-# %% ../nbs/14_scale.ipynb #204b9186
+# %% ../nbs/14_scale.ipynb #e7333c93
 def _chunk_iter(x, chunk):
     "(pool indices, float32 rows) chunks of an array, memmap or `FeatureStore` (file order)."
     if isinstance(x, FeatureStore):
@@ -162,22 +162,24 @@ def _gather(x, idx):
     "float32 rows of x (array, memmap or FeatureStore) at sorted pool indices."
     return x.rows(idx) if isinstance(x, FeatureStore) else _cast(x[np.sort(idx)])
 
-def _assign(xc, C, cn):
-    "Nearest centre and squared distance of each row: argmin ||x - c||^2 via ||c||^2 - 2 x.c (float32 matmul)."
-    d = xc @ C.T; d *= -2; d += cn
+def _assign(xc, C, cn, out=None):
+    "Nearest centre and squared distance of each row: argmin ||x - c||^2 via ||c||^2 - 2 x.c (one float32 matmul, in place)."
+    d = np.matmul(xc, C.T, out=None if out is None else out[:len(xc)]); d *= -2; d += cn
     lab = d.argmin(1)
     return lab, np.maximum(d[np.arange(len(lab)), lab] + np.einsum('ij,ij->i', xc, xc), 0)
 
 def _kmeanspp(x, k, rng):
     "Greedy k-means++ seeding (2 + log k candidates per centre, the best kept) on rows x (m, p) float32."
     m = len(x); C = np.empty((k, x.shape[1]), np.float32); L = 2 + int(np.log(k))
-    xn = np.einsum('ij,ij->i', x, x)
-    dist = lambda c: np.maximum(xn[:, None] - 2 * x @ c.T + np.einsum('ij,ij->i', c, c)[None], 0)  # (m, len(c))
+    xn = np.einsum('ij,ij->i', x, x)[:, None]
+    def dist(c):  # (m, len(c)) squared distances, in place on the one product (one read of x per call)
+        d = x @ c.T; d *= -2; d += xn; d += np.einsum('ij,ij->i', c, c)[None]
+        return np.maximum(d, 0, out=d)
     C[0] = x[rng.integers(m)]; d2 = dist(C[:1])[:, 0]
     for j in range(1, k):
         tot = d2.sum()
         cand = rng.choice(m, L, p=d2 / tot) if tot > 0 else rng.choice(m, L)
-        nd = np.minimum(d2[:, None], dist(x[cand]))
+        nd = np.minimum(d2[:, None], dist(x[cand]), out=None)
         best = int(nd.sum(0).argmin()); C[j] = x[cand[best]]; d2 = nd[:, best]
     return C
 
@@ -190,14 +192,15 @@ def _lloyd_sums(lab, xc, k):
 def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per pool index)
                    k:int, # number of clusters
                    seed:int=0, # random state
-                   n_iter:int=3, # full Lloyd update passes over the data (then one assignment pass)
+                   n_iter:int=3, # full Lloyd update passes over the data
                    init_size:int=None, # subsample for k-means++ and Lloyd initialisation (default: max(50 k, 10,000), at most n)
                    init_iter:int=10, # Lloyd iterations on the subsample
                    chunk:int=32768, # rows per chunk (memory: about chunk x (p + k) x 8 bytes)
                    tol:float=1e-4, # stop early when the relative inertia change of a pass is below this
                    return_info:bool=False, # also return a dict with inertia per pass and timings
                    progress:bool=True, # progress bar over passes
-                   threads:int=None # BLAS threads for the matrix products (None: the current setting, e.g. OMP_NUM_THREADS; the result does not depend on it)
+                   threads:int=None, # BLAS threads for the matrix products (None: the current setting, e.g. OMP_NUM_THREADS; the result does not depend on it)
+                   final_assign:bool=True # one more full pass assigning every row to its nearest final centre (False: skip it, labels of the last update pass; see below)
                   ):
     "Bounded-memory k-means -> `(labels (n,) int64, centers (k, p) float32)`: k-means++ and Lloyd on a subsample, then chunked full Lloyd passes."
     import time
@@ -205,7 +208,7 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
     if threads is not None:
         from threadpoolctl import threadpool_limits
         with threadpool_limits(int(threads), user_api='blas'):
-            return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None)
+            return kmeans_chunked(x, k, seed, n_iter, init_size, init_iter, chunk, tol, return_info, progress, None, final_assign)
     n = len(x); p = x.dim if isinstance(x, FeatureStore) else np.shape(x)[1]
     if not 1 <= k <= n: raise AlignNbError(f'kmeans_chunked: k must be in 1..{n} (number of rows), got {k}')
     rng = np.random.default_rng(seed)
@@ -213,17 +216,19 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
     t0 = time.perf_counter()
     sub = check_finite(_gather(x, rng.choice(n, m, replace=False)), 'kmeans_chunked: subsample')
     C = _kmeanspp(sub, k, rng)
+    buf = np.empty((max(m, min(chunk, n)), k), np.float32)  # the distance products, reused (chunk x k float32)
     for _ in range(init_iter):
-        lab, _ = _assign(sub, C, np.einsum('ij,ij->i', C, C))
+        lab, _ = _assign(sub, C, np.einsum('ij,ij->i', C, C), buf)
         s, c = _lloyd_sums(lab, sub, k); nz = c > 0
         C[nz] = (s[nz] / c[nz, None]).astype(np.float32)
+    del sub
     info = dict(init_s=time.perf_counter() - t0, init_size=m, inertia=[], pass_s=[])
     labels = np.empty(n, np.int64); prev = None
     def full_pass(update):
         t = time.perf_counter(); cn = np.einsum('ij,ij->i', C, C)
         S = np.zeros((k, p)); cnt = np.zeros(k, np.int64); inertia = 0.0; far = (-1.0, None)
         for idx, xc in _chunk_iter(x, chunk):
-            lab, d = _assign(xc, C, cn); labels[idx] = lab; inertia += float(d.sum())
+            lab, d = _assign(xc, C, cn, buf); labels[idx] = lab; inertia += float(d.sum())
             if update:
                 s, c = _lloyd_sums(lab, xc, k); S += s; cnt += c
                 j = int(d.argmax())
@@ -232,12 +237,16 @@ def kmeans_chunked(x, # (n, p) array, memmap or `FeatureStore` (labels are per p
         return S, cnt, inertia, far
     for it in tqdm(range(n_iter), desc='k-means passes', disable=not progress, leave=False):
         S, cnt, inertia, far = full_pass(True)
-        nz = cnt > 0
+        nz = cnt > 0; old = C.copy()
         C[nz] = (S[nz] / cnt[nz, None]).astype(np.float32)
+        # inertia of these labels against the updated centres (their means): the pass's minus sum_j n_j ||c_j_old - c_j_new||^2
+        info['inertia_means'] = inertia - float((cnt[nz] * ((old[nz].astype(np.float64) - C[nz]) ** 2).sum(1)).sum())
         for j in np.flatnonzero(~nz): C[j] = far[1] + rng.normal(0, 1e-3, p).astype(np.float32)  # re-seed an empty cluster at the farthest point
         if prev is not None and nz.all() and abs(prev - inertia) <= tol * max(prev, 1e-12): break  # converged
         prev = inertia
-    full_pass(False)  # final labels: nearest updated centre
+    info['update_passes'] = len(info['pass_s'])
+    if final_assign or not info['update_passes']: full_pass(False)  # final labels: nearest updated centre
+    else: info['inertia'].append(info['inertia_means'])  # labels of the last pass; centres = their means
     info['passes'] = len(info['pass_s'])
     info['total_s'] = time.perf_counter() - t0
     return (labels, C, info) if return_info else (labels, C)

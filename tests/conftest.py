@@ -79,14 +79,25 @@ def toyworld_quick_study(tmp_path_factory):
 #   two workers finish together instead of one running a long end-to-end test alone at the end.
 # Without xdist (`pytest tests/test_x.py`), the order is the same as before: files and tests keep their order.
 SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_distill.py', 'test_fullscale.py', 'test_full_disk.py',
-               'test_packaging.py', 'test_realexp.py', 'test_release.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py'}
+               'test_packaging.py', 'test_realexp.py', 'test_release.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py',
+               # torchrun --standalone and the servers of the browser check take free ports; every test writes under its tmp_path
+               # (the docs site is built once per run by the `built_site` fixture, through once_per_run)
+               'test_fullscale_launch.py', 'test_launch.py', 'test_docs.py'}
 
 # Seconds per heavy test (node id without parameters) or per grouped file (its module fixtures included): one serial run of
 # the suite on the shared 2-core machine (load average 5-14, so about 4.7x a quiet run); only their order matters here.
 EXPECTED_SECONDS = {
-    'tests/test_fullscale.py::test_fullscale_config_runs_end_to_end_through_the_real_notebooks': 628,
     'test_paper.py': 480,  # the quick toyworld study (session fixture toyworld_quick_study) and its checks
-    'tests/test_release.py::test_fullscale_study_trains_from_the_release_end_to_end': 382,
+    'tests/test_fullscale_launch.py::test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank': 450,
+    'tests/test_fullscale.py::test_fullscale_config_runs_end_to_end_through_the_real_notebooks': 330,  # 628 before n_boot=100
+    'tests/test_release.py::test_fullscale_study_trains_from_the_release_end_to_end': 250,  # 382 before n_boot=100
+    'tests/test_docs.py::test_browser_check_jupyterlab_quick_paper': 120,
+    'tests/test_launch.py::test_two_ranks_fill_one_store_equal_to_one_process_and_resume_skips_finished_shards': 85,
+    'tests/test_docs.py::test_site_builds_strictly_with_every_page': 45,  # the run's one site build (fixture built_site)
+    'tests/test_docs.py::test_browser_check_site': 35,
+    'tests/test_launch.py::test_a_failing_rank_is_named_with_its_log_tail': 40,
+    'tests/test_launch.py::test_two_nodes_on_this_machine_through_the_rendezvous_and_command_sh': 32,
+    'test_papers.py': 15,
     'tests/test_realexp.py::test_real_plan_end_to_end_quick': 187,
     'tests/test_determinism.py::test_two_fresh_runs_and_a_warm_cache_run_give_identical_numbers': 84,
     'test_realdata.py': 80,

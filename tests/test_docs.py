@@ -59,21 +59,33 @@ def test_strict_build_fails_on_a_broken_markdown_link(tmp_path):
         docs_site.mkdocs_build([{'Home': 'index.md'}], src, tmp_path / 'site')
 
 
+def _build_site(d):
+    "Build the site strictly into `d`/site (sources in `d`/src); return (site folder, its pages)."
+    return d / 'site', docs_site.build(site_dir=d / 'site', src_dir=d / 'src')
+
+
+@pytest.fixture(scope='session')
+def built_site(tmp_path_factory):
+    "(site folder, pages) of one strict site build per pytest run, shared by the tests (and xdist workers) that read it."
+    from conftest import once_per_run
+    return once_per_run(tmp_path_factory, 'docs_site', _build_site)
+
+
 @pytest.mark.skipif(os.environ.get('ALIGN_NB_SKIP_DOCS') == '1', reason='ALIGN_NB_SKIP_DOCS=1')
-def test_site_builds_strictly_with_every_page(tmp_path):
-    pages = docs_site.build(site_dir=tmp_path / 'site', src_dir=tmp_path / 'src')
+def test_site_builds_strictly_with_every_page(built_site):
+    site, pages = built_site
     lib = sorted(p.stem for p in (ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
     assert {'index.html', 'figures.html', 'about.html'} <= set(pages)
     assert sorted(Path(p).stem for p in pages if p.startswith('library/')) == lib
     papers = docs_site.find_papers()
     for _, nb, _, _ in papers:   # every paper notebook is a page, at its repository path
         assert str(nb.relative_to(ROOT).with_suffix('.html')) in pages, nb
-    home = (tmp_path / 'site' / 'index.html').read_text()
+    home = (site / 'index.html').read_text()
     assert 'bash scripts/docs.sh' in home and 'Set up and run' in home
-    data = (tmp_path / 'site' / 'library' / '01_data.html').read_text()
+    data = (site / 'library' / '01_data.html').read_text()
     assert 'participant id per trial' in data            # a docment, generated from the library
-    fig = (tmp_path / 'site' / 'figures.html').read_text()
-    assert 'figures/levels_accuracy.png' in fig and (tmp_path / 'site' / 'figures' / 'levels_accuracy.png').exists()
+    fig = (site / 'figures.html').read_text()
+    assert 'figures/levels_accuracy.png' in fig and (site / 'figures' / 'levels_accuracy.png').exists()
 
 
 def _browser_missing():
@@ -91,9 +103,9 @@ def _browser_check(*args):
 
 
 @pytest.mark.skipif(_browser_missing() is not None, reason=str(_browser_missing()))
-def test_browser_check_site(tmp_path):
+def test_browser_check_site(built_site, tmp_path):
     "The built site's home, a library page and a paper page load in Chromium without JavaScript errors or broken images."
-    out = _browser_check('--skip-lab', '--build', '--site', tmp_path / 'site', '--out', tmp_path / 'shots')
+    out = _browser_check('--skip-lab', '--site', built_site[0], '--out', tmp_path / 'shots')  # the run's one strict build (built_site)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     shots = {p.name for p in (tmp_path / 'shots').glob('*.png')}
     assert {'site_index.png', 'site_library_05_evaluate.png'} <= shots and any(s.startswith('site_paper_') for s in shots)

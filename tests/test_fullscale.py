@@ -77,8 +77,10 @@ def make_fullscale_inputs(root, n_concepts=24):
         teacher_backbone='resnet10t', weights_files={'resnet10t': str(root / 'weights' / 'resnet10t.pth')},
         students=('regnetx_002',), students_pretrained=False, image_size=32, pool_size=200, local_size=100,
         n_triplets=400, n_val_triplets=50, k=4, stream_triplets=True, teacher_lams=(0.1, 1.0), teacher={'max_epochs': 3, 'batch_size': 128},
-        distill={'steps': 6, 'batch_size': 8, 'warmup': 1, 'eval_every': 3, 'checkpoint_every': 3, 'log_every': 1, 'num_workers': 2, 'head_dim': 32},
-        runs_dir=str(root / 'runs'), figures_dir=str(root / 'figures'), device='cpu', batch_size=64, num_workers=2)  # workers: the DataLoader path a GPU run takes
+        distill={'steps': 6, 'batch_size': 8, 'warmup': 1, 'eval_every': 3, 'checkpoint_every': 3, 'log_every': 1, 'num_workers': 0, 'head_dim': 32},
+        runs_dir=str(root / 'runs'), figures_dir=str(root / 'figures'), device='cpu', batch_size=64,
+        num_workers=1,  # feature extraction through a DataLoader worker, the path a GPU run takes (1: the machine has 2 cores)
+        n_boot=100)  # bootstrap resamples of the evaluation's intervals (the default 1000 dominated this test's time)
 
 
 @needs_data
@@ -114,6 +116,7 @@ def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(tmp_path):
         assert 0 <= dm['val_acc'] <= 1
     # evaluation: THINGS, Levels and Mur92 for every model
     em = load_json(runs / 'evaluate' / 'metrics.json')
+    assert em['n_boot'] == 100  # the config's n_boot reached the evaluation notebook
     sc = pd.DataFrame(em['scores'])
     assert list(dict.fromkeys(sc.model)) == ['resnet10t', 'resnet10t + teacher', 'regnetx_002', 'regnetx_002 alignet', 'regnetx_002 unalignet']
     assert set(sc.set) == {'THINGS', 'Levels', 'Mur92'}

@@ -130,5 +130,7 @@ def test_published_papers_are_neither_ignored_nor_cleaned(root):
     assert not (root / 'figures' / 'papers').resolve().is_relative_to(nbs)
 
 def test_main_and_real_plans_publish_their_papers(root):
-    src = (root / 'align_nb' / 'runner.py').read_text()
-    assert src.count("publish_papers(jobs, Path(a.figures_dir) / 'papers'") >= 2  # the main job and the real-data demo
+    # the runner publishes the papers a plan names; the main job (experiment) and the real-data demo (realexp) name figures_dir/papers
+    assert "publish_papers(out['jobs'], Path(out['papers'])" in (root / 'align_nb' / 'runner.py').read_text()
+    for mod in ('experiment', 'realexp'):
+        assert "papers=Path(a.figures_dir) / 'papers'" in (root / 'align_nb' / f'{mod}.py').read_text(), mod

@@ -312,3 +312,26 @@ def test_cast_and_kmeans_threads_keep_results(tmp_path):
     l1, c1, i1 = kmeans_chunked(f, 6, chunk=700, return_info=True, progress=False)
     l2, c2, i2 = kmeans_chunked(f, 6, chunk=700, return_info=True, progress=False, threads=2)
     np.testing.assert_array_equal(l1, l2); np.testing.assert_array_equal(c1, c2); assert i1['inertia'] == i2['inertia']
+
+
+def test_kmeans_without_final_assignment_pass():
+    """`final_assign=False` (no final assignment pass): the same centres as the default, labels whose means are the centres,
+    the inertia of those labels reported exactly, at least the default's (planted, overlapping clusters)."""
+    from sklearn.metrics import adjusted_rand_score
+    rng = np.random.default_rng(3)
+    cent = rng.normal(0, 1.0, (20, 24)); truth = rng.integers(0, 20, 6000)
+    x = (cent[truth] + rng.normal(0, 1, (6000, 24))).astype(np.float32)
+    lab, C, info = kmeans_chunked(x, 20, chunk=1000, tol=0, return_info=True, progress=False, final_assign=False)
+    labr, Cr, infor = kmeans_chunked(x, 20, chunk=1000, tol=0, return_info=True, progress=False)
+    assert info['passes'] == 3 and infor['passes'] == 4 and info['inertia'][:3] == infor['inertia'][:3]
+    np.testing.assert_array_equal(C, Cr)  # same computation up to the centres
+    # reference labels: the nearest returned centre (brute force)
+    np.testing.assert_array_equal(labr, ((x[:, None] - Cr[None]) ** 2).sum(2).argmin(1))
+    # default labels: their means are the returned centres, and the reported inertia is theirs
+    for j in range(20):
+        np.testing.assert_allclose(C[j], x[lab == j].mean(0), atol=1e-4)
+    true_inertia = float(((x.astype(np.float64) - C[lab]) ** 2).sum())
+    assert abs(info['inertia'][-1] - true_inertia) <= 1e-5 * true_inertia
+    ref = infor['inertia'][-1]
+    assert ref <= info["inertia"][-1] and (info["inertia"][-1] - ref) / ref < 2e-2  # this set is far from converged after 3 passes: 1.1 % here
+    assert 0.9 < adjusted_rand_score(labr, lab) < 1  # 0.94 here: the final assignment pass moves some rows
