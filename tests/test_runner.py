@@ -123,13 +123,18 @@ def test_unknown_plan_names_the_known_ones(capsys):
     assert main(['mian']) == 2
     assert "unknown plan 'mian'" in capsys.readouterr().err
 
+def _write_study(tmp_path, monkeypatch, module, plan_name, help, signature, jobs_expr):
+    "Write a user study module `module` into tmp_path (importable) that registers plan `plan_name` returning `jobs_expr`."
+    (tmp_path / f'{module}.py').write_text(
+        "from pathlib import Path\nfrom align_nb.runner import Job, register_plan\n"
+        f"def plan({signature}):\n    return {jobs_expr}\n"
+        f"register_plan({plan_name!r}, plan, {help!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
 def test_a_user_study_registers_its_plan_and_runs_through_the_cli(tmp_path, monkeypatch, capsys):
     nb = _demo_notebook(tmp_path / 'demo.ipynb')
-    (tmp_path / 'my_study.py').write_text(
-        "from pathlib import Path\nfrom align_nb.runner import Job, register_plan\n"
-        f"def plan(runs_dir=None, extra=None):\n    return [Job('one', {str(nb)!r}, Path(runs_dir) / 'my' / 'one', {{'x': (extra or {{}}).get('x', 3)}})]\n"
-        "register_plan('mine', plan, 'a study of my own')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_study(tmp_path, monkeypatch, 'my_study', 'mine', 'a study of my own', "runs_dir=None, extra=None",
+                 f"[Job('one', {str(nb)!r}, Path(runs_dir) / 'my' / 'one', {{'x': (extra or {{}}).get('x', 3)}})]")
     assert main(['--plan-module', 'my_study', 'mine', '--runs-dir', str(tmp_path / 'runs'), '-p', 'x=4']) == 0
     assert load_json(tmp_path / 'runs/my/one/metrics.json') == {'y': 8}
     assert (tmp_path / 'runs/mine/status.csv').is_file()
@@ -197,11 +202,8 @@ def test_the_longest_chain_starts_first(tmp_path):
 
 def test_jobs_1_runs_one_after_another_in_plan_order(tmp_path, monkeypatch):
     nb = _demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
-    (tmp_path / 'seq_study.py').write_text(
-        "from pathlib import Path\nfrom align_nb.runner import Job, register_plan\n"
-        f"def plan(runs_dir=None):\n    return [Job(n, {str(nb)!r}, Path(runs_dir) / n, {{'x': 0}}, cost=c) for n, c in (('a', 1), ('b', 9), ('c', 50))]\n"
-        "register_plan('seq', plan, 'three independent jobs')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_study(tmp_path, monkeypatch, 'seq_study', 'seq', 'three independent jobs', "runs_dir=None",
+                 f"[Job(n, {str(nb)!r}, Path(runs_dir) / n, {{'x': 0}}, cost=c) for n, c in (('a', 1), ('b', 9), ('c', 50))]")
     assert main(['--plan-module', 'seq_study', 'seq', '--runs-dir', str(tmp_path / 'runs'), '--jobs', '1']) == 0
     import pandas as pd
     st = pd.read_csv(tmp_path / 'runs/seq/status.csv')
