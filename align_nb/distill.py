@@ -284,7 +284,7 @@ def _make_Student():
             return {'timm_name': self.model_name, 'model_kwargs': kw, 'feat_dim': self.feat_dim, 'head_dim': self.head_dim}
     return Student
 
-# %% ../nbs/08_distill.ipynb #060e56ce
+# %% ../nbs/08_distill.ipynb #97696255
 def check_triplets(indices, # (n, 3) integer image indices
                    sims=None, # (n, 3) teacher similarities [s01, s02, s12]
                    n_images:int=None, # number of images the indices refer to
@@ -334,6 +334,14 @@ def _load_image(images, j, transform, where):
     if not isinstance(t, torch.Tensor): raise AlignNbError(f'{where}, image index {j}: the transform must return a tensor, got {type(t).__name__}')
     return t
 
+def _fast_images(images, idx, transform):
+    """Images `idx` through `transform` as one (len(idx), C, H, W) tensor straight from an in-memory uint8 array
+    (`ArrayImages` with an `ImageTransform` whose resize is a no-op: the same numbers as image by image), else None."""
+    arr, f = getattr(images, 'arr', None), getattr(transform, 'batch_from_uint8', None)
+    idx = np.asarray(idx, dtype=np.int64)
+    if arr is None or f is None or len(idx) == 0 or idx.min() < 0 or idx.max() >= len(arr): return None  # per image: errors name the index
+    return f(arr[idx])
+
 @_lazy_class
 def _make_TripletImages():
     import torch
@@ -354,9 +362,16 @@ def _make_TripletImages():
             row = self.indices[i]
             x = torch.stack([_load_image(self.images, j, self.transform, f'{self.name} row {i} (position {k})') for k, j in enumerate(row)])
             return x, torch.from_numpy(self.sims[i])
+        def __getitems__(self, rows):
+            "Items `rows` (what a DataLoader's batch sampler asks for): one array-to-tensor conversion for the whole batch when possible."
+            rows = [int(i) for i in rows]
+            x = _fast_images(self.images, self.indices[rows].reshape(-1), self.transform)
+            if x is None: return [self[i] for i in rows]
+            x = x.reshape(len(rows), 3, *x.shape[1:])
+            return [(x[k], torch.from_numpy(self.sims[i])) for k, i in enumerate(rows)]
     return TripletImages
 
-# %% ../nbs/08_distill.ipynb #5600c0f6
+# %% ../nbs/08_distill.ipynb #8241bad0
 class _Order:
     "Rows of the training stream for each step (per-epoch permutations, a cache of the last two epochs)."
     def __init__(self, n, batch_size, seed): self.n, self.B, self.seed, self._perms = n, batch_size, seed, {}
@@ -383,6 +398,9 @@ class _ImageList:
     def __init__(self, images, idx, transform): self.images, self.idx, self.transform = images, idx, transform
     def __len__(self): return len(self.idx)
     def __getitem__(self, i): return _load_image(self.images, self.idx[i], self.transform, 'embed_images')
+    def __getitems__(self, rows):
+        x = _fast_images(self.images, self.idx[[int(i) for i in rows]], self.transform)
+        return [self[int(i)] for i in rows] if x is None else list(x)
 
 def embed_images(model, # Student (or any module mapping (N, C, H, W) -> (N, d))
                  images, # ImageSet
