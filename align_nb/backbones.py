@@ -387,11 +387,11 @@ def pooled_features(model, # a timm model
     if 'out' not in got: raise AlignNbError(f'layer {layer!r} was not called in the forward pass of {type(model).__name__}')
     return pool_output(got['out'], pooling, int(getattr(model, 'num_prefix_tokens', 0) or 0))
 
-# %% ../nbs/03_backbones.ipynb #74da53c8
+# %% ../nbs/03_backbones.ipynb #02e1d35b
 TOY_BACKBONES = {
     'resnet': dict(name='resnet10t', model_kwargs={}, train=dict(lr=2e-3, batch_size=64, epochs=12)),
     'convnext': dict(name='convnext_atto', model_kwargs={}, train=dict(lr=2e-3, batch_size=32, epochs=30)),
-    'vit': dict(name='vit_tiny_patch16_224', model_kwargs=dict(img_size=32, patch_size=4, depth=4), train=dict(lr=5e-4, batch_size=64, epochs=12)),
+    'vit': dict(name='vit_tiny_patch16_224', model_kwargs=dict(img_size=32, patch_size=8, depth=4), train=dict(lr=5e-4, batch_size=64, epochs=12)),
     'mobilenet': dict(name='mobilenetv3_small_100', model_kwargs={}, train=dict(lr=2e-3, batch_size=32, epochs=30)),
     'regnet': dict(name='regnetx_002', model_kwargs={}, train=dict(lr=2e-3, batch_size=64, epochs=12)),
 }
