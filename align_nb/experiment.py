@@ -169,11 +169,14 @@ def write_tables(tables:dict, run_dir):
     for k, df in tables.items():
         with atomic_path(Path(run_dir) / f'{k}.csv') as t: df.to_csv(t, index=False)
 
-# %% ../nbs/12_experiment.ipynb #4d4412bd
+# %% ../nbs/12_experiment.ipynb #47e16eb5
 from .runner import Job, register_plan, _params, _parse_kv, check_extra
 
 TOY_DEFAULT_BACKBONES = ('resnet', 'regnet', 'vit')  # three families: ResNet, RegNet, ViT
-TOY_JOB_COSTS = dict(teacher=440, distill=300, distill_vit=470, eval=20, figures=30)  # rough seconds per job (scheduling hints only)
+# rough CPU seconds per job, 1 thread (scheduling hints only): distillation per backbone (others: 'resnet''s), and the
+# toy pretraining a base evaluation does first when no other job needs that backbone earlier (the teacher pretrains the
+# resnet), so that the base models the distillations wait for are pretrained while the teacher runs
+TOY_JOB_COSTS = dict(teacher=80, distill=dict(resnet=130, regnet=65, vit=165), eval=12, pretrain=dict(regnet=21, vit=40), figures=8)
 
 def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb.backbones.TOY_BACKBONES)
                   runs_dir=None, # root of the run folders (default: ./runs)
@@ -196,14 +199,14 @@ def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb
             for v in ('alignet', 'unalignet'):
                 jobs.append(Job(f'distill/{b}-{v}', 'distill.ipynb', root / 'distill' / f'{b}-{v}',
                                 _params('distill.ipynb', backbone=b, variant=v, teacher_dir=str(root / 'teacher'), **common),
-                                depends=['teacher'], cost=c['distill_vit'] if 'vit' in b else c['distill']))
+                                depends=['teacher'], cost=c['distill'].get(b, c['distill']['resnet'])))
     for b in backbones:
         for v in variants:
             dep = [] if v == 'base' else [f'distill/{b}-{v}']
             jobs.append(Job(f'eval/{b}-{v}', 'evaluate.ipynb', root / 'eval' / f'{b}-{v}',
                             _params('evaluate.ipynb', backbone=b, variant=v,
                                     student_dir=str(root / 'distill' / f'{b}-{v}' / 'student') if v != 'base' else '', **common),
-                            depends=dep, cost=c['eval']))
+                            depends=dep, cost=c['eval'] + (c['pretrain'].get(b, 0) if v == 'base' else 0)))
     jobs.append(Job('figures', 'figures.ipynb', root / 'figures',
                     _params('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True, cost=c['figures']))
     check_extra(jobs, extra)

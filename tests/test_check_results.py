@@ -57,3 +57,38 @@ def test_unreadable_input_names_the_file(tmp_path):
 def test_the_committed_table_matches_itself():
     rc, out = _run(ROOT / 'figures' / 'results.csv')
     assert rc == 0 and 'overall largest difference: 0 ' in out, out
+
+
+# ---------------------------------------------------------------- tools/compare_runs.py: two figure folders, value vs earlier interval
+COMPARE = ROOT / 'tools' / 'compare_runs.py'
+
+def _figures(d, shift=0.0, drop_vit=False):
+    "The three tables compare_runs reads, with every value of the resnet AligNet rows moved by `shift`."
+    d.mkdir()
+    rows = [('resnet', 'base'), ('resnet', 'alignet')] + ([] if drop_vit else [('vit', 'base')])
+    mv = lambda b, v: shift if (b, v) == ('resnet', 'alignet') else 0.0
+    pd.DataFrame([dict(backbone=b, variant=v, kind=k, accuracy=0.5 + mv(b, v), lo=0.46, hi=0.54, ci_over='triplets') for b, v in rows
+                  for k in ('between_class', 'within_class')]).to_csv(d / 'levels_accuracy.csv', index=False)
+    pd.DataFrame([dict(backbone=b, variant=v, r_subject_mean=0.3 + mv(b, v), lo=0.2, hi=0.4, ci_over='stimuli') for b, v in rows]).to_csv(d / 'rsa.csv', index=False)
+    pd.DataFrame([dict(backbone=b, variant=v, shots=s, accuracy=0.6 + mv(b, v), lo=0.55, hi=0.65) for b, v in rows for s in (1, 5)]).to_csv(d / 'fewshot.csv', index=False)
+
+def test_compare_runs_flags_values_outside_the_earlier_interval_and_lists_missing_rows(tmp_path):
+    _figures(tmp_path / 'old'); _figures(tmp_path / 'same'); _figures(tmp_path / 'new', shift=0.08, drop_vit=True)
+    r = subprocess.run([sys.executable, str(COMPARE), tmp_path / 'old', tmp_path / 'same'], capture_output=True, text=True)
+    assert r.returncode == 0 and '15 of 15 new values lie inside the earlier 95% interval' in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, str(COMPARE), tmp_path / 'old', tmp_path / 'new', '--out', tmp_path / 'c.csv'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    c = pd.read_csv(tmp_path / 'c.csv')
+    both = c[c.present == 'both']
+    # the resnet AligNet rows moved by 0.08: outside the earlier Levels and few-shot intervals; RSA 0.38 stays inside [0.2, 0.4]
+    moved = both[(both.backbone == 'resnet') & (both.variant == 'alignet')]
+    assert list(moved.new_inside_old_interval) == [False, False, True, False, False], moved
+    assert both[both.variant == 'base'].new_inside_old_interval.all()
+    assert (c[c.backbone == 'vit'].present == 'old only').all() and len(c[c.backbone == 'vit']) == 5
+    assert r.stdout.count(' *\n') == 4  # the four values outside are starred
+    assert 'RSA Spearman, participant mean (95% intervals over stimuli)' in r.stdout
+
+def test_compare_runs_names_a_missing_table(tmp_path):
+    _figures(tmp_path / 'old'); (tmp_path / 'new').mkdir()
+    r = subprocess.run([sys.executable, str(COMPARE), tmp_path / 'old', tmp_path / 'new'], capture_output=True, text=True)
+    assert r.returncode == 2 and 'levels_accuracy.csv: no such table' in r.stderr, r.stderr
