@@ -285,7 +285,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #cfdfe1e0
+# %% ../nbs/14_scale.ipynb #32ee5023
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -300,11 +300,12 @@ def _keys(s, n):
     return h.view(np.int64)
 
 def _unique_first(k):
-    "`np.unique(k, return_index=True)` (sorted unique keys, index of the first occurrence) with a fast unstable sort."
-    o = np.argsort(k); ks = k[o]  # unstable (SIMD) sort; equal keys are rare and resolved below
-    start = np.ones(len(ks), bool); start[1:] = ks[1:] != ks[:-1]
+    "`np.unique(k, return_index=True)` (sorted unique keys, index of the first occurrence) with torch's stable sort (~2.5x numpy's argsort + gather)."
+    import torch
+    ks, o = torch.sort(torch.from_numpy(np.ascontiguousarray(k, np.int64)), stable=True); ks, o = ks.numpy(), o.numpy()
+    start = np.ones(len(ks), bool); start[1:] = ks[1:] != ks[:-1]  # stable: the first of equal keys is the first occurrence
     gi = np.flatnonzero(start)
-    return ks[gi], (o if len(gi) == len(ks) else np.minimum.reduceat(o, gi))
+    return (ks, o) if len(gi) == len(ks) else (ks[gi], o[gi])
 
 def _set_keys(c, n):
     "`_keys` of the rows of `c` taken as unordered sets (min / middle / max by arithmetic: no per-row sort)."
@@ -437,9 +438,12 @@ def sample_triplets_chunked(groups, # (n,) group label per item (for 'random' on
             if len(seen):
                 new = seen[np.minimum(p, len(seen) - 1)] != u
                 u, first, p = u[new], first[new], p[new]
-            o = np.argsort(first)[:need]  # the first `need` new triplets in draw order
-            got.append(c[first[o]]); have += len(o)
-            o = np.sort(o); seen = np.insert(seen, p[o], u[o])
+            # the first `need` new triplets in draw order, and their keys in sorted order (masks: no sort of `first`)
+            mark = np.zeros(len(c), bool); mark[first] = True; rows = np.flatnonzero(mark)[:need]
+            at_u = np.empty(len(c), np.int64); at_u[first] = np.arange(len(first))
+            keep = np.zeros(len(u), bool); keep[at_u[rows]] = True; o = np.flatnonzero(keep)
+            got.append(c[rows]); have += len(rows)
+            seen = np.insert(seen, p[o], u[o])
         out = np.concatenate(got); done += len(out)
         yield out
     yield dict(n_items=n, n_groups=int(len(sizes)), n_possible=int(possible), n_drawn=int(drawn), rounds=rounds)
