@@ -285,7 +285,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #32ee5023
+# %% ../nbs/14_scale.ipynb #1a8dae98
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -478,10 +478,9 @@ def _ids_array(ids, n):
         return ids.astype(f'<U{max(1, int(np.strings.str_len(ids).max()))}')  # numpy strips trailing NULs, as str() does
     return np.asarray([str(i) for i in ids])
 
-def _part_bounds(n_triplets, parts, first):
-    "Row ranges of the similarity parts: the first one `first` rows (one sampling chunk: short wait), the rest split evenly."
-    if parts <= 1 or n_triplets <= first: return [(0, n_triplets)]
-    e = np.unique(np.concatenate([[0], np.linspace(first, n_triplets, parts).round().astype(np.int64)]))
+def _part_bounds(n_triplets, parts):
+    "Row ranges of `parts` (about) equal similarity parts (none empty)."
+    e = np.unique(np.linspace(0, n_triplets, min(parts, n_triplets) + 1).round().astype(np.int64))
     return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
 def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of teacher-transformed pool features
@@ -499,7 +498,7 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
                                 workers:int=1, # threads computing similarities (use the machine's cores)
                                 grouped:bool=None, # similarities by group (`grouped_similarities`, rows reused in cache; same numbers); default: when the largest group's float32 block fits in `max_group_mb`
                                 max_group_mb:float=512, # largest group block (rows x dim x 4 bytes) for the grouped path
-                                parts:int=None, # grouped path: row parts computed one after another (each reads every group block once more; the first is one sampling chunk); default 1 per 2.5M triplets, at most 4
+                                parts:int=None, # grouped path: equal row parts computed one after another (each part reads every group's block once: more parts, more overlap and more reads); default 1 per 3.5M triplets, at most 3
                                 overlap:bool=True, # sample, compute and write in three threads (part k is written while part k+1 is computed and later chunks sampled); the same file as False (one step after another)
                                 progress:bool=True, # progress bar
                                 similarity:str=None # deprecated name of `metric`
@@ -529,9 +528,9 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
     if grouped is None:
         grouped = scheme != 'random' and np.unique(groups, return_counts=True)[1].max() * dim * 4 <= max_group_mb * 2**20
     if grouped:  # parts: a group's rows are read once per part
-        if parts is None: parts = int(np.clip(round(n_triplets / 2_500_000), 1, 4))
+        if parts is None: parts = int(np.clip(round(n_triplets / 3_500_000), 1, 3))
         if not (isinstance(parts, (int, np.integer)) and parts >= 1): raise AlignNbError(f'generate_triplets_streaming: parts must be an integer >= 1, got {parts!r}')
-        bounds = _part_bounds(n_triplets, int(parts), min(chunk, n_triplets))
+        bounds = _part_bounds(n_triplets, int(parts))
     else: bounds = [(a, min(a + chunk, n_triplets)) for a in range(0, n_triplets, chunk)]  # per sampling chunk, as drawn
     flow = _Flow(); T = dict(similarities=0.0); T_ = np.float32(temperature); fb = 65536
     bar = tqdm(total=n_triplets, desc=f'triplets {scheme}', disable=not progress, leave=False)

@@ -7,7 +7,7 @@ chunks, computes `[s01, s02, s12]`, puts the most similar pair first, divides by
 ImageNet-like basenames), `similarities` and `indices` as uncompressed npz members. Measured side by side:
 
 * ours     : the default path: sampling, similarities and writing overlap in three threads; the similarities by
-             row part (`--parts`, default: 1 per 2.5M triplets, at most 4), each part grouped by the cluster of
+             row part (`--parts`, default: 1 per 3.5M triplets, at most 3), each part grouped by the cluster of
              item 0 (`scale.grouped_similarities`: the cluster's rows are read and cast to float32 once per part, a
              cache-resident block; only the odd item is a random row; `--threads` worker threads over clusters);
              part k's `filenames` rows are written while part k+1 is computed. All `--n-triplets`, end to end.
