@@ -285,7 +285,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #1a8dae98
+# %% ../nbs/14_scale.ipynb #e92882a5
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -558,9 +558,11 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
         c1 = time.thread_time(); t = time.perf_counter(); waited = [0.0]
         try:
             T['groups_hash'] = hash_arrays(np.asarray(groups).astype(str)) if scheme != 'random' else None
-            def names():
+            def names():  # one reused buffer (each block is written before the next is asked for): no fresh pages per block
+                buf = np.empty((min(fb, n_triplets), 3), ids.dtype)
                 for b in range(0, n_triplets, fb):
-                    e = min(b + fb, n_triplets); waited[0] += flow.wait('done', e); yield np.take(ids, idx[b:e])
+                    e = min(b + fb, n_triplets); waited[0] += flow.wait('done', e)
+                    yield np.take(ids, idx[b:e], out=buf[:e - b], mode='clip')  # indices are valid: 'clip' only avoids take's extra buffer
             write_npz_streaming(path, {'filenames': (ids.dtype, (n_triplets, 3), names()),
                                        'similarities': (np.float32, (n_triplets, 3), sims), 'indices': (np.int64, (n_triplets, 3), idx)})
         except BaseException as e: flow.fail(e)
