@@ -393,6 +393,13 @@ def test_overlapped_generation_raises_every_step_error_and_leaves_no_file(tmp_pa
     gone()
     with pytest.raises(AlignNbError, match='parts must be an integer'):
         generate_triplets_streaming(st, out, 100, 'cluster_border', k=g, parts=0, progress=False)
+    import shutil
+    from align_nb import core
+    real = shutil.disk_usage
+    monkeypatch.setattr(core.shutil, 'disk_usage', lambda p: real(p)._replace(free=1000))  # writing thread: a full disk
+    with pytest.raises(OSError, match='no space left on device'):
+        generate_triplets_streaming(st, out, 3000, 'cluster_border', k=g, chunk=500, parts=3, workers=2, progress=False)
+    gone()
 
 
 def test_ids_array_equals_the_string_loop():
