@@ -285,7 +285,7 @@ def write_npz_streaming(path, # the `.npz` to write (atomically)
                 if rows != shape[0]: raise AlignNbError(f'write_npz_streaming {path}: member {name!r} got {rows} rows, {shape[0]} declared')
     return path
 
-# %% ../nbs/14_scale.ipynb #7dc17bd4
+# %% ../nbs/14_scale.ipynb #f8d414b0
 _PERM = np.array([[0, 1, 2], [0, 2, 1], [1, 2, 0]])  # most similar pair -> positions (0, 1)
 _SPAIR = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])  # the pair similarities in the new order
 
@@ -300,11 +300,12 @@ def _keys(s, n):
     return h.view(np.int64)
 
 def _unique_first(k):
-    "`np.unique(k, return_index=True)` (sorted unique keys, index of the first occurrence) with a fast unstable sort."
-    o = np.argsort(k); ks = k[o]  # unstable (SIMD) sort; equal keys are rare and resolved below
-    start = np.ones(len(ks), bool); start[1:] = ks[1:] != ks[:-1]
+    "`np.unique(k, return_index=True)` (sorted unique keys, index of the first occurrence) with torch's stable sort (~2.5x numpy's argsort + gather)."
+    import torch
+    ks, o = torch.sort(torch.from_numpy(np.ascontiguousarray(k, np.int64)), stable=True); ks, o = ks.numpy(), o.numpy()
+    start = np.ones(len(ks), bool); start[1:] = ks[1:] != ks[:-1]  # stable: the first of equal keys is the first occurrence
     gi = np.flatnonzero(start)
-    return ks[gi], (o if len(gi) == len(ks) else np.minimum.reduceat(o, gi))
+    return (ks, o) if len(gi) == len(ks) else (ks[gi], o[gi])
 
 def _set_keys(c, n):
     "`_keys` of the rows of `c` taken as unordered sets (min / middle / max by arithmetic: no per-row sort)."
@@ -341,6 +342,57 @@ def ordered_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher
     check_finite(s, 'ordered_similarities: pair similarities')
     return _order_pairs(trip, s)
 
+def _grouped_kernel(store, groups, metric='dot', workers=1, sub=256, progress=False):
+    "The group layout of `groups`, once: a function `(m, 3) int64 triplets -> [s01, s02, s12]` float32 (the body of `grouped_similarities`)."
+    import torch
+    n = len(store); fs = isinstance(store, FeatureStore)
+    D = _torch_rows(store.data if fs else store); pos = store.pos if fs else None; p = D.shape[1]
+    _, g = np.unique(groups, return_inverse=True); g = g.ravel()
+    members = np.argsort(g, kind='stable'); sizes = np.bincount(g); gst = np.concatenate([[0], np.cumsum(sizes)])
+    loc = np.empty(n, np.int64); loc[members] = np.arange(n) - gst[g[members]]  # position of an item in its group's block
+    def rows(items):  # float32 feature rows of pool items, read in file order (as `FeatureStore.rows`, torch gather and cast)
+        r = items if pos is None else pos[items]
+        if len(r) < 2 or (r[1:] >= r[:-1]).all(): out = D.index_select(0, torch.from_numpy(np.ascontiguousarray(r))).float().numpy()  # already in file order
+        else:
+            o = np.argsort(r, kind='stable'); out = np.empty((len(r), p), np.float32)
+            out[o] = D.index_select(0, torch.from_numpy(np.ascontiguousarray(r[o]))).float().numpy()
+        if metric == 'cosine':
+            nrm = np.linalg.norm(out, axis=1, keepdims=True); out /= np.where(nrm > 0, nrm, 1)
+        return out
+    def run(trip):
+        from tqdm.auto import tqdm
+        g0 = g[trip[:, 0]]; order = np.argsort(g0, kind='stable'); cnt = np.bincount(g0, minlength=len(sizes))
+        cst = np.concatenate([[0], np.cumsum(cnt)])
+        s = np.empty(trip.shape, np.float32)
+        def one(G):
+            rG = order[cst[G]:cst[G + 1]]
+            if not len(rG): return
+            k2 = trip[rG, 2] if pos is None else pos[trip[rG, 2]]
+            rG = rG[np.argsort(k2, kind='stable')]  # by the file row of item 2 (the odd one): its sub-block reads come sorted (no sort, no scatter)
+            XG = rows(members[gst[G]:gst[G + 1]]); XGt = torch.from_numpy(XG)  # the group's rows: read and cast once
+            for b in range(0, len(rG), sub):
+                r = rG[b:b + sub]; t = trip[r]; f = []
+                for j in range(3):
+                    it = t[:, j]; inb = g[it] == G
+                    if inb.all(): f.append(XGt.index_select(0, torch.from_numpy(loc[it])).numpy())
+                    elif not inb.any(): f.append(rows(it))
+                    else:
+                        fj = np.empty((len(it), p), np.float32); fj[inb] = XG[loc[it[inb]]]; fj[~inb] = rows(it[~inb]); f.append(fj)
+                s[r, 0] = np.einsum('ij,ij->i', f[0], f[1]); s[r, 1] = np.einsum('ij,ij->i', f[0], f[2]); s[r, 2] = np.einsum('ij,ij->i', f[1], f[2])
+        bar = tqdm(total=len(trip), desc='similarities by group', disable=not progress, leave=False)
+        nt = torch.get_num_threads(); torch.set_num_threads(1)  # parallel over groups, not inside each small gather
+        try:
+            todo = np.argsort(-cnt, kind='stable')  # largest groups first: balanced threads
+            if workers > 1:
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(workers) as ex:
+                    for G, _ in zip(todo, ex.map(one, todo)): bar.update(int(cnt[G]))
+            else:
+                for G in todo: one(G); bar.update(int(cnt[G]))
+        finally: torch.set_num_threads(nt); bar.close()
+        return check_finite(s, 'grouped_similarities: pair similarities')
+    return run
+
 def grouped_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher-transformed features
                          trip, # (m, 3) item triplets
                          groups, # (n,) group (cluster / class) label per pool item: triplets are processed by the group of their item 0
@@ -350,8 +402,6 @@ def grouped_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher
                          progress:bool=False # progress bar over groups
                         ) -> np.ndarray:
     "`[s01, s02, s12]` float32 per triplet, bit-identical to the row-per-triplet computation, with rows reused while in cache: one float32 block per group."
-    from tqdm.auto import tqdm
-    import torch
     if metric not in ('dot', 'cosine'): raise AlignNbError(f"metric must be 'dot' or 'cosine', got {metric!r}")
     trip = np.asarray(trip, np.int64); n = len(store)
     groups = np.asarray(groups)
@@ -360,46 +410,7 @@ def grouped_similarities(store, # `FeatureStore` (or an (n, p) array) of teacher
     if trip.size and (trip.min() < 0 or trip.max() >= n):
         bad = int(np.flatnonzero(((trip < 0) | (trip >= n)).any(1))[0])
         raise AlignNbError(f'grouped_similarities: row {bad}: item index out of range 0..{n - 1}: {trip[bad].tolist()}')
-    fs = isinstance(store, FeatureStore)
-    D = _torch_rows(store.data if fs else store); pos = store.pos if fs else None; p = D.shape[1]
-    _, g = np.unique(groups, return_inverse=True); g = g.ravel()
-    members = np.argsort(g, kind='stable'); sizes = np.bincount(g); gst = np.concatenate([[0], np.cumsum(sizes)])
-    loc = np.empty(n, np.int64); loc[members] = np.arange(n) - gst[g[members]]  # position of an item in its group's block
-    g0 = g[trip[:, 0]]; order = np.argsort(g0, kind='stable'); cnt = np.bincount(g0, minlength=len(sizes))
-    cst = np.concatenate([[0], np.cumsum(cnt)])
-    s = np.empty(trip.shape, np.float32)
-    def rows(items):  # float32 feature rows of pool items, read in file order (as `FeatureStore.rows`, torch gather and cast)
-        r = items if pos is None else pos[items]
-        o = np.argsort(r, kind='stable'); out = np.empty((len(r), p), np.float32)
-        out[o] = D.index_select(0, torch.from_numpy(np.ascontiguousarray(r[o]))).float().numpy()
-        if metric == 'cosine':
-            nrm = np.linalg.norm(out, axis=1, keepdims=True); out /= np.where(nrm > 0, nrm, 1)
-        return out
-    def one(G):
-        rG = order[cst[G]:cst[G + 1]]
-        if not len(rG): return
-        XG = rows(members[gst[G]:gst[G + 1]]); XGt = torch.from_numpy(XG)  # the group's rows: read and cast once
-        for b in range(0, len(rG), sub):
-            r = rG[b:b + sub]; t = trip[r]; f = []
-            for j in range(3):
-                it = t[:, j]; inb = g[it] == G
-                if inb.all(): f.append(XGt.index_select(0, torch.from_numpy(loc[it])).numpy())
-                elif not inb.any(): f.append(rows(it))
-                else:
-                    fj = np.empty((len(it), p), np.float32); fj[inb] = XG[loc[it[inb]]]; fj[~inb] = rows(it[~inb]); f.append(fj)
-            s[r, 0] = np.einsum('ij,ij->i', f[0], f[1]); s[r, 1] = np.einsum('ij,ij->i', f[0], f[2]); s[r, 2] = np.einsum('ij,ij->i', f[1], f[2])
-    bar = tqdm(total=len(trip), desc='similarities by group', disable=not progress, leave=False)
-    nt = torch.get_num_threads(); torch.set_num_threads(1)  # parallel over groups, not inside each small gather
-    try:
-        todo = np.argsort(-cnt, kind='stable')  # largest groups first: balanced threads
-        if workers > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(workers) as ex:
-                for G, _ in zip(todo, ex.map(one, todo)): bar.update(int(cnt[G]))
-        else:
-            for G in todo: one(G); bar.update(int(cnt[G]))
-    finally: torch.set_num_threads(nt); bar.close()
-    return check_finite(s, 'grouped_similarities: pair similarities')
+    return _grouped_kernel(store, groups, metric, workers, sub, progress)(trip)
 
 def _order_pairs(trip, s):
     "Put the most similar pair first: `(triplets, [s01, s02, s12])` reordered row by row."
@@ -431,12 +442,50 @@ def sample_triplets_chunked(groups, # (n,) group label per item (for 'random' on
             if len(seen):
                 new = seen[np.minimum(p, len(seen) - 1)] != u
                 u, first, p = u[new], first[new], p[new]
-            o = np.argsort(first)[:need]  # the first `need` new triplets in draw order
-            got.append(c[first[o]]); have += len(o)
-            o = np.sort(o); seen = np.insert(seen, p[o], u[o])
+            # the first `need` new triplets in draw order, and their keys in sorted order (masks: no sort of `first`)
+            mark = np.zeros(len(c), bool); mark[first] = True; rows = np.flatnonzero(mark)[:need]
+            at_u = np.empty(len(c), np.int64); at_u[first] = np.arange(len(first))
+            keep = np.zeros(len(u), bool); keep[at_u[rows]] = True; o = np.flatnonzero(keep)
+            got.append(c[rows]); have += len(rows)
+            seen = np.insert(seen, p[o], u[o])
         out = np.concatenate(got); done += len(out)
         yield out
     yield dict(n_items=n, n_groups=int(len(sizes)), n_possible=int(possible), n_drawn=int(drawn), rounds=rounds)
+
+class _Stop(Exception):
+    "Another thread of `generate_triplets_streaming` failed (its own error is raised)."
+
+class _Flow:
+    "Rows sampled and rows finished, shared by the sampling, similarity and writing steps; the first error stops every step."
+    def __init__(self):
+        import threading
+        self.cv = threading.Condition(); self.sampled = self.done = 0; self.error = None
+    def set(self, **kw):
+        with self.cv: self.__dict__.update(kw); self.cv.notify_all()
+    def fail(self, e):
+        with self.cv:
+            if self.error is None: self.error = e
+            self.cv.notify_all()
+    def wait(self, what, rows) -> float:
+        "Block until `what` ('sampled' or 'done') reaches `rows` -> seconds waited; `_Stop` if a step failed."
+        import time
+        t = time.perf_counter()
+        with self.cv:
+            while getattr(self, what) < rows and self.error is None: self.cv.wait()
+            if self.error is not None: raise _Stop()
+        return time.perf_counter() - t
+
+def _ids_array(ids, n):
+    "`ids` as the `filenames` text array: `np.asarray([str(i) for i in ids])` (a unicode array is converted without the Python loop, same dtype and values)."
+    if ids is None: return np.arange(n).astype(str)
+    if isinstance(ids, np.ndarray) and ids.dtype.kind == 'U' and ids.ndim == 1 and len(ids):
+        return ids.astype(f'<U{max(1, int(np.strings.str_len(ids).max()))}')  # numpy strips trailing NULs, as str() does
+    return np.asarray([str(i) for i in ids])
+
+def _part_bounds(n_triplets, parts):
+    "Row ranges of `parts` (about) equal similarity parts (none empty)."
+    e = np.unique(np.linspace(0, n_triplets, min(parts, n_triplets) + 1).round().astype(np.int64))
+    return [(int(a), int(b)) for a, b in zip(e[:-1], e[1:])]
 
 def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of teacher-transformed pool features
                                 path, # the official `.npz` to write (atomically; the manifest goes to `<path>.manifest.json`)
@@ -453,15 +502,17 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
                                 workers:int=1, # threads computing similarities (use the machine's cores)
                                 grouped:bool=None, # similarities by group (`grouped_similarities`, rows reused in cache; same numbers); default: when the largest group's float32 block fits in `max_group_mb`
                                 max_group_mb:float=512, # largest group block (rows x dim x 4 bytes) for the grouped path
+                                parts:int=None, # grouped path: equal row parts computed one after another (each part reads every group's block once: more parts, more overlap and more reads); default 1 per 3.5M triplets, at most 3
+                                overlap:bool=True, # sample, compute and write in three threads (part k is written while part k+1 is computed and later chunks sampled); the same file as False (one step after another)
                                 progress:bool=True, # progress bar
                                 similarity:str=None # deprecated name of `metric`
                                ) -> Path:
     "Generate AligNet triplets chunk by chunk straight into the official `.npz` (`filenames`, `similarities` / T, `indices`; pair (0, 1) most similar)."
     if similarity is not None:  # the package's one name for it is `metric`
         import warnings; warnings.warn('generate_triplets_streaming(similarity=...) is deprecated: use metric=...', DeprecationWarning, stacklevel=2); metric = similarity
-    import time
+    import time, threading
     from tqdm.auto import tqdm
-    path = Path(path); n = len(store); t0 = time.perf_counter()
+    path = Path(path); n = len(store); t0 = time.perf_counter(); c0 = time.process_time()
     if scheme not in SCHEMES: raise AlignNbError(f'unknown scheme {scheme!r}; expected one of {SCHEMES}')
     if not temperature > 0: raise AlignNbError(f'generate_triplets_streaming: temperature must be > 0, got {temperature}')
     k_used = None
@@ -474,34 +525,79 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
         else: groups = np.asarray(k); k_used = int(len(np.unique(groups)))
     else: groups = np.zeros(n, np.int64)
     if len(groups) != n: raise AlignNbError(f'generate_triplets_streaming: {len(groups)} labels for {n} pool items')
-    ids = np.arange(n).astype(str) if ids is None else np.asarray([str(i) for i in ids])
+    ids = _ids_array(ids, n)
     if len(ids) != n: raise AlignNbError(f'generate_triplets_streaming: {len(ids)} ids for {n} pool items')
-    idx = np.empty((n_triplets, 3), np.int64); sims = np.empty((n_triplets, 3), np.float32); at = 0
+    idx = np.empty((n_triplets, 3), np.int64); sims = np.empty((n_triplets, 3), np.float32)
     dim = store.dim if isinstance(store, FeatureStore) else np.shape(store)[1]
     if grouped is None:
         grouped = scheme != 'random' and np.unique(groups, return_counts=True)[1].max() * dim * 4 <= max_group_mb * 2**20
+    if grouped:  # parts: a group's rows are read once per part
+        if parts is None: parts = int(np.clip(round(n_triplets / 3_500_000), 1, 3))
+        if not (isinstance(parts, (int, np.integer)) and parts >= 1): raise AlignNbError(f'generate_triplets_streaming: parts must be an integer >= 1, got {parts!r}')
+        bounds = _part_bounds(n_triplets, int(parts))
+    else: bounds = [(a, min(a + chunk, n_triplets)) for a in range(0, n_triplets, chunk)]  # per sampling chunk, as drawn
+    flow = _Flow(); T = dict(similarities=0.0); T_ = np.float32(temperature); fb = 65536
     bar = tqdm(total=n_triplets, desc=f'triplets {scheme}', disable=not progress, leave=False)
-    for c in sample_triplets_chunked(groups, n_triplets, scheme, seed, chunk):
-        if isinstance(c, dict): counts = c; break
-        if grouped: idx[at:at + len(c)] = c  # similarities once all are drawn: each group's rows are read once
+
+    def sample():  # draw chunk after chunk into idx
+        c1 = time.thread_time(); at = 0
+        try:
+            for c in sample_triplets_chunked(groups, n_triplets, scheme, seed, chunk):
+                if flow.error is not None: return
+                if isinstance(c, dict): flow.set(counts=c); break
+                idx[at:at + len(c)] = c; at += len(c); flow.set(sampled=at)
+        except BaseException as e: flow.fail(e)
+        finally: T.update(sampling=time.perf_counter() - t0, sampling_cpu=time.thread_time() - c1)
+
+    def compute():  # part after part: similarities, pair (0, 1) first, / T
+        kern = _grouped_kernel(store, groups, metric, workers) if grouped else None
+        for a, b in bounds:
+            flow.wait('sampled', b); t = time.perf_counter()
+            if grouped: tr, s = _order_pairs(idx[a:b], kern(idx[a:b]))
+            else: tr, s = ordered_similarities(store, idx[a:b], metric, block, workers)
+            idx[a:b] = tr; np.divide(s, T_, out=sims[a:b]); del tr, s
+            T['similarities'] += time.perf_counter() - t; T['computed'] = time.perf_counter(); flow.set(done=b); bar.update(b - a)
+
+    def write():  # the groups' hash, then the members, each row block once its part is finished
+        c1 = time.thread_time(); t = time.perf_counter(); waited = [0.0]
+        try:
+            T['groups_hash'] = hash_arrays(np.asarray(groups).astype(str)) if scheme != 'random' else None
+            def names():  # one reused buffer (each block is written before the next is asked for): no fresh pages per block
+                buf = np.empty((min(fb, n_triplets), 3), ids.dtype)
+                for b in range(0, n_triplets, fb):
+                    e = min(b + fb, n_triplets); waited[0] += flow.wait('done', e)
+                    yield np.take(ids, idx[b:e], out=buf[:e - b], mode='clip')  # indices are valid: 'clip' only avoids take's extra buffer
+            write_npz_streaming(path, {'filenames': (ids.dtype, (n_triplets, 3), names()),
+                                       'similarities': (np.float32, (n_triplets, 3), sims), 'indices': (np.int64, (n_triplets, 3), idx)})
+        except BaseException as e: flow.fail(e)
+        finally: T.update(write=time.perf_counter() - t - waited[0], write_cpu=time.thread_time() - c1, end=time.perf_counter())
+
+    def guarded(step):
+        try: step()
+        except _Stop: pass
+        except BaseException as e: flow.fail(e)
+    try:
+        if overlap:
+            th = [threading.Thread(target=sample, name='triplets-sample', daemon=True), threading.Thread(target=write, name='triplets-write', daemon=True)]
+            for x in th: x.start()
+            try: guarded(compute)
+            finally:
+                for x in th: x.join()
         else:
-            t, s = ordered_similarities(store, c, metric, block, workers)
-            idx[at:at + len(t)] = t; sims[at:at + len(t)] = s / np.float32(temperature)
-        at += len(c); bar.update(len(c))
-    bar.close(); t1 = time.perf_counter()
-    if grouped:
-        idx[:], s = _order_pairs(idx, grouped_similarities(store, idx, groups, metric, workers, progress=progress))
-        np.divide(s, np.float32(temperature), out=sims)
-    t2 = time.perf_counter()
-    fb = 65536
-    write_npz_streaming(path, {'filenames': (ids.dtype, (n_triplets, 3), (ids[idx[b:b + fb]] for b in range(0, n_triplets, fb))),
-                               'similarities': (np.float32, (n_triplets, 3), sims), 'indices': (np.int64, (n_triplets, 3), idx)})
+            for step in (sample, compute, write):
+                if flow.error is None: guarded(step)
+    finally: bar.close()
+    if flow.error is not None: raise flow.error
+    total = T['end'] - t0; busy = T['sampling'] + T['similarities'] + T['write']
     src = dict(path=str(store.path), sorted=store.is_sorted) if isinstance(store, FeatureStore) else dict(path=None)
     save_json(str(path) + '.manifest.json', dict(
         scheme=scheme, k=k_used, n=int(n_triplets), seed=seed, temperature=float(temperature), similarity=metric,
-        features=dict(src, n=n, dim=int(store.dim if isinstance(store, FeatureStore) else np.shape(store)[1]), dtype=str(store.dtype)),
-        groups_hash=hash_arrays(np.asarray(groups).astype(str)) if scheme != 'random' else None, counts=counts, chunk=chunk, workers=workers, grouped=bool(grouped),
-        seconds=dict(groups_and_sampling=round(t1 - t0, 3), similarities=round(t2 - t1, 3), write=round(time.perf_counter() - t2, 3)),
+        features=dict(src, n=n, dim=int(dim), dtype=str(store.dtype)),
+        groups_hash=T['groups_hash'], counts=flow.counts, chunk=chunk, workers=workers, grouped=bool(grouped),
+        seconds=dict(groups_and_sampling=round(T['sampling'], 3), similarities=round(T['similarities'], 3), write=round(T['write'], 3),
+                     total=round(total, 3), overlapped=round(busy - total, 3), write_after_last_part=round(T['end'] - T['computed'], 3),
+                     cpu=dict(sampling=round(T['sampling_cpu'], 3), write=round(T['write_cpu'], 3), process=round(time.process_time() - c0, 3))),
+        parts=len(bounds) if grouped else None, overlap=bool(overlap),
         writer='scale.generate_triplets_streaming', date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')))
     return path
 

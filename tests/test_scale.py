@@ -335,3 +335,76 @@ def test_kmeans_without_final_assignment_pass():
     ref = infor['inertia'][-1]
     assert ref <= info["inertia"][-1] and (info["inertia"][-1] - ref) / ref < 2e-2  # this set is far from converged after 3 passes: 1.1 % here
     assert 0.9 < adjusted_rand_score(labr, lab) < 1  # 0.94 here: the final assignment pass moves some rows
+
+
+def _fixed_zip_time(monkeypatch):
+    "Freeze the member timestamps zipfile writes (its only run-dependent bytes), so two files can be compared byte for byte."
+    import time, types
+    now = time.time()
+    monkeypatch.setattr(zipfile, 'time', types.SimpleNamespace(time=lambda: now, localtime=time.localtime))
+
+
+@pytest.mark.parametrize('grouped', [True, False])
+def test_overlapped_parts_write_the_same_file_byte_for_byte(tmp_path, monkeypatch, grouped):
+    from align_nb.core import load_json
+    _fixed_zip_time(monkeypatch)
+    f, g = _pool(500, 9, 16)
+    st = FeatureStore.write(tmp_path / 'p.npy', f, progress=False)
+    ids = np.array([f'n{i % 7:08d}_{i:05d}.JPEG' for i in range(500)])  # a unicode array: converted without the Python loop
+    kw = dict(scheme='cluster_border', k=g, temperature=0.3, chunk=700, grouped=grouped, progress=False)
+    plain = generate_triplets_streaming(st, tmp_path / 'plain.npz', 4000, overlap=False, parts=1, ids=list(ids), **kw)  # one step after another
+    m0 = load_json(str(plain) + '.manifest.json')
+    assert m0['overlap'] is False and m0['grouped'] is grouped and m0['parts'] == (1 if grouped else None)
+    for parts, workers in ((2, 2), (5, 1), (None, 2)):
+        p = generate_triplets_streaming(st, tmp_path / f'o{parts}.npz', 4000, overlap=True, parts=parts, ids=ids, workers=workers, **kw)
+        assert p.read_bytes() == plain.read_bytes(), (parts, workers)  # the whole file, headers and CRCs included
+        m = load_json(str(p) + '.manifest.json')
+        assert m['overlap'] is True and m['parts'] == ({2: 2, 5: 5, None: 1}[parts] if grouped else None)
+        for key in ('seconds', 'date', 'workers', 'parts', 'overlap'): m.pop(key); m0.pop(key, None)
+        assert m == m0  # scheme, counts, groups_hash, features, ... identical
+        assert set(load_json(str(p) + '.manifest.json')['seconds']) >= {'groups_and_sampling', 'similarities', 'write', 'total', 'overlapped', 'cpu'}
+
+
+def test_overlapped_generation_raises_every_step_error_and_leaves_no_file(tmp_path, monkeypatch):
+    import align_nb.scale as S
+    f, g = _pool(300, 5, 8)
+    st = FeatureStore.write(tmp_path / 'p.npy', f, progress=False)
+    out = tmp_path / 't.npz'
+    def gone(): assert not out.exists() and not list(tmp_path.glob('.t.npz*')) and not (tmp_path / 't.npz.manifest.json').exists()
+    small = FeatureStore.write(tmp_path / 'small.npy', f[:12], progress=False)
+    with pytest.raises(AlignNbError, match='can produce only'):  # sampling thread, before any chunk: more than the scheme can make
+        generate_triplets_streaming(small, out, 10**4, 'cluster_border', k=np.arange(12) % 3, progress=False)
+    gone()
+    orig = S.sample_triplets_chunked
+    def failing(*a, **k):  # two chunks, then the sampler fails (after the first part was computed and partly written)
+        for i, c in enumerate(orig(*a, **k)):
+            if i == 2: raise AlignNbError('sampler failed on purpose')
+            yield c
+    monkeypatch.setattr(S, 'sample_triplets_chunked', failing)
+    for grouped in (True, False):
+        with pytest.raises(AlignNbError, match='sampler failed on purpose'):
+            generate_triplets_streaming(st, out, 3000, 'cluster_border', k=g, chunk=500, parts=3, grouped=grouped, workers=2, progress=False)
+        gone()
+    monkeypatch.setattr(S, 'sample_triplets_chunked', orig)
+    bad = f.copy(); bad[7] = np.inf  # similarity step (main thread): non-finite features
+    sb = bad.astype(np.float16)  # a plain array (a FeatureStore refuses non-finite features)
+    with pytest.raises(AlignNbError, match='finite'):
+        generate_triplets_streaming(sb, out, 2000, 'cluster_border', k=g, chunk=300, parts=3, progress=False)
+    gone()
+    with pytest.raises(AlignNbError, match='parts must be an integer'):
+        generate_triplets_streaming(st, out, 100, 'cluster_border', k=g, parts=0, progress=False)
+    import shutil
+    from align_nb import core
+    real = shutil.disk_usage
+    monkeypatch.setattr(core.shutil, 'disk_usage', lambda p: real(p)._replace(free=1000))  # writing thread: a full disk
+    with pytest.raises(OSError, match='no space left on device'):
+        generate_triplets_streaming(st, out, 3000, 'cluster_border', k=g, chunk=500, parts=3, workers=2, progress=False)
+    gone()
+
+
+def test_ids_array_equals_the_string_loop():
+    from align_nb.scale import _ids_array
+    for ids in (np.array(['a', 'bcd', '']), np.array(['x  ', 'é', 'ab'], dtype='<U9'), np.array(['', '']), np.array(['q'], dtype='>U4')):
+        ref = np.asarray([str(i) for i in ids]); got = _ids_array(ids, len(ids))
+        assert got.dtype == ref.dtype and got.tolist() == ref.tolist(), (ids, got, ref)
+    assert _ids_array(None, 3).tolist() == ['0', '1', '2'] and _ids_array([5, 'a'], 2).tolist() == ['5', 'a']
