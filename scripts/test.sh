@@ -8,6 +8,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/env.sh
+# One CPU thread per process (unless set already): 2 pytest workers and 2 nbdev_test workers share the 2 cores, and
+# OpenMP / BLAS threads beyond one per process only spin (tests/conftest.py sets the same for a bare `pytest`).
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 t0=$SECONDS
 echo "[test] checking that align_nb/ is what nbdev_export makes from nbs/"
 python tools/check_export.py
