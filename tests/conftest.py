@@ -1,7 +1,7 @@
 import os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
-# One CPU thread per process unless the caller chose otherwise (scripts/test.sh sets the same): the suite runs 2 pytest
+# One CPU thread per process unless the caller chose otherwise (scripts/test.sh sets the same): the suite runs 3 pytest
 # workers beside 2 nbdev_test workers on 2 cores, and a second OpenMP / BLAS thread per process only spins while it
 # waits (side by side on the 2-core machine: nbs/06_teacher.ipynb took 24.2 CPU-s with the default 2 threads, 6.6 with 1).
 # Set before any test module imports torch or numpy. Tests that need another count set it in their own subprocesses.
@@ -88,7 +88,7 @@ def fullscale_study(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- running in parallel (pytest-xdist)
-# `scripts/test.sh` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: two worker processes, each a plain pytest
+# `scripts/test.sh` runs `pytest -n 3 --dist loadgroup --no-loadscope-reorder`: three worker processes, each a plain pytest
 # session (env vars, cwd, torch threads and module imports stay per process). How the tests are shared out:
 # - the tests of one file run in one worker, in file order, so a module-scoped fixture is built once (mark `xdist_group`);
 # - the files in SPLIT_FILES hold independent, heavy tests without expensive shared fixtures: their tests go to
@@ -96,7 +96,7 @@ def fullscale_study(tmp_path_factory):
 # - a test or file marked `@pytest.mark.xdist_group('name')` runs in the worker that runs the rest of group `name`, one
 #   after another (use it for tests that must not run concurrently with each other, e.g. over one fixed folder or port);
 # - units start longest first (EXPECTED_SECONDS, measured on the 2-core machine; unlisted tests count 1 s each), so the
-#   two workers finish together instead of one running a long end-to-end test alone at the end.
+#   workers finish together instead of one running a long end-to-end test alone at the end.
 # Without xdist (`pytest tests/test_x.py`), the order is the same as before: files and tests keep their order.
 SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_distill.py', 'test_fullscale.py', 'test_full_disk.py',
                'test_packaging.py', 'test_realexp.py', 'test_release.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py',
