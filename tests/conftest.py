@@ -1,6 +1,11 @@
 import os
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+# One CPU thread per process unless the caller chose otherwise (scripts/test.sh sets the same): the suite runs 3 pytest
+# workers beside 2 nbdev_test workers on 2 cores, and a second OpenMP / BLAS thread per process only spins while it
+# waits (side by side on the 2-core machine: nbs/06_teacher.ipynb took 24.2 CPU-s with the default 2 threads, 6.6 with 1).
+# Set before any test module imports torch or numpy. Tests that need another count set it in their own subprocesses.
+for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
 from pathlib import Path
 import pytest
 
@@ -45,13 +50,16 @@ def once_per_run(tmp_path_factory, name:str, build):
 
 
 def _toyworld_quick_study(d):
-    "The toyworld study (resnet, quick, n_boot=100) through papermill in `d`, with its own empty cache; then run again."
+    """The toyworld study (resnet, quick) through papermill in `d`, with its own empty cache; then run again.
+    Test-only sizes on top of quick mode (what the tests check holds with them; they halve the study's CPU time):
+    n_boot=100 bootstrap resamples, one L1 weight for the human model (quick mode tries 3), 8 distillation steps (quick: 20)."""
     from align_nb.runner import run_jobs
     try: from align_nb.experiment import plan_toyworld  # where the plan lives once the runner imports no study
     except ImportError: from align_nb.runner import plan_toyworld
     old = os.environ.get('ALIGN_NB_CACHE'); os.environ['ALIGN_NB_CACHE'] = str(d / 'cache')
     try:
-        jobs = plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True, extra={'n_boot': 100})
+        jobs = plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True,
+                             extra={'n_boot': 100, 'human_lams': '0.01', 'steps': 8})
         st = run_jobs(jobs, status_file=d / 'status.csv', verbose=False)
         st2 = run_jobs(jobs, verbose=False)
     finally:
@@ -67,8 +75,20 @@ def toyworld_quick_study(tmp_path_factory):
     return once_per_run(tmp_path_factory, 'toyworld_quick_study', _toyworld_quick_study)
 
 
+def _fullscale_study(d):
+    from test_fullscale import fullscale_two_process_study  # tests/ is on sys.path (pytest's rootdir-relative imports)
+    return fullscale_two_process_study(d)
+
+
+@pytest.fixture(scope='session')
+def fullscale_study(tmp_path_factory):
+    """The small full-scale plan through `align-nb fullscale` with 2 processes per heavy step, run and rerun once per
+    pytest run (tests/test_fullscale.py: fullscale_two_process_study): read it; write only into folders of your own."""
+    return once_per_run(tmp_path_factory, 'fullscale_study', _fullscale_study)
+
+
 # ---------------------------------------------------------------- running in parallel (pytest-xdist)
-# `scripts/test.sh` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: two worker processes, each a plain pytest
+# `scripts/test.sh` runs `pytest -n 3 --dist loadgroup --no-loadscope-reorder`: three worker processes, each a plain pytest
 # session (env vars, cwd, torch threads and module imports stay per process). How the tests are shared out:
 # - the tests of one file run in one worker, in file order, so a module-scoped fixture is built once (mark `xdist_group`);
 # - the files in SPLIT_FILES hold independent, heavy tests without expensive shared fixtures: their tests go to
@@ -76,7 +96,7 @@ def toyworld_quick_study(tmp_path_factory):
 # - a test or file marked `@pytest.mark.xdist_group('name')` runs in the worker that runs the rest of group `name`, one
 #   after another (use it for tests that must not run concurrently with each other, e.g. over one fixed folder or port);
 # - units start longest first (EXPECTED_SECONDS, measured on the 2-core machine; unlisted tests count 1 s each), so the
-#   two workers finish together instead of one running a long end-to-end test alone at the end.
+#   workers finish together instead of one running a long end-to-end test alone at the end.
 # Without xdist (`pytest tests/test_x.py`), the order is the same as before: files and tests keep their order.
 SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_distill.py', 'test_fullscale.py', 'test_full_disk.py',
                'test_packaging.py', 'test_realexp.py', 'test_release.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py',
@@ -87,9 +107,9 @@ SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_dist
 # Seconds per heavy test (node id without parameters) or per grouped file (its module fixtures included): one serial run of
 # the suite on the shared 2-core machine (load average 5-14, so about 4.7x a quiet run); only their order matters here.
 EXPECTED_SECONDS = {
+    # group of the 2 tests that read the shared 2-process full-scale run (fixture fullscale_study; 780 for the 2 runs before)
+    'fullscale_study': 600,
     'test_paper.py': 480,  # the quick toyworld study (session fixture toyworld_quick_study) and its checks
-    'tests/test_fullscale_launch.py::test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank': 450,
-    'tests/test_fullscale.py::test_fullscale_config_runs_end_to_end_through_the_real_notebooks': 330,  # 628 before n_boot=100
     'tests/test_release.py::test_fullscale_study_trains_from_the_release_end_to_end': 250,  # 382 before n_boot=100
     'tests/test_docs.py::test_browser_check_jupyterlab_quick_paper': 120,
     'tests/test_launch.py::test_two_ranks_fill_one_store_equal_to_one_process_and_resume_skips_finished_shards': 85,

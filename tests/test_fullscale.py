@@ -3,7 +3,9 @@
 The inputs are small files in the documented formats: THINGS (unique_id.txt, trainset/validationset.txt, a 1-based
 test_triplets.csv, one image per concept), a Levels pickle over real ImageNet-sample images, the shared ImageNet sample
 as the ImageNet folder and Mur92 for RSA. Backbones are timm models (the teacher from a local weights file, the student
-randomly initialised: no hub access here) at 32x32, with a handful of steps.
+randomly initialised: no hub access here) at 32x32, with a handful of steps. The end-to-end run uses 2 processes per
+heavy step and is shared with tests/test_fullscale_launch.py (fixture `fullscale_study`); the 1-process path of the same
+plan runs end to end in tests/test_release.py (training from released triplet files).
 """
 import os
 os.environ['HF_HUB_OFFLINE'] = '1'
@@ -83,13 +85,30 @@ def make_fullscale_inputs(root, n_concepts=24):
         n_boot=100)  # bootstrap resamples of the evaluation's intervals (the default 1000 dominated this test's time)
 
 
-@needs_data
-def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(tmp_path):
+def fullscale_two_process_study(d):
+    """The small full-scale plan run through `align-nb fullscale` in folder `d` with 2 processes per heavy step (gloo on
+    CPU), then run again with the same config; returns the config, both exit codes and both status tables.
+    Built once per pytest run (fixture `fullscale_study` in tests/conftest.py) and read by this file's end-to-end test and
+    by tests/test_fullscale_launch.py (one run instead of two; the 1-process path runs end to end in tests/test_release.py
+    and tests/test_realexp.py, through the same notebooks)."""
     from align_nb.runner import main
-    cfg = make_fullscale_inputs(tmp_path / 'in')
+    cfg = make_fullscale_inputs(d / 'in')
+    cfg.nproc_per_node = 2
+    cfg.to_json(d / 'fullscale.json')
+    rc = main(['fullscale', str(d / 'fullscale.json')])
+    st = pd.read_csv(Path(cfg.runs_dir) / 'status.csv')
+    rc2 = main(['fullscale', str(d / 'fullscale.json')])  # the same config again: every job but the evaluation skipped
+    st2 = pd.read_csv(Path(cfg.runs_dir) / 'status.csv')
+    return dict(cfg=cfg, config_file=d / 'fullscale.json', rc=rc, status=st, rc_rerun=rc2, status_rerun=st2)
+
+
+@needs_data
+@pytest.mark.xdist_group('fullscale_study')  # with tests/test_fullscale_launch.py, which reads the same run
+def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(fullscale_study):
+    cfg = fullscale_study['cfg']
     assert dry_run(cfg)['ok']
-    cfg.to_json(tmp_path / 'fullscale.json')
-    assert main(['fullscale', str(tmp_path / 'fullscale.json')]) == 0
+    assert fullscale_study['rc'] == 0, fullscale_study['status'].to_string()
+    assert fullscale_study['status'].status.tolist() == ['complete'] * 4
     runs, figs = Path(cfg.runs_dir), Path(cfg.figures_dir)
     jobs = plan_fullscale(cfg)
     assert [j.name for j in jobs] == ['teacher', 'distill/regnetx_002-alignet', 'distill/regnetx_002-unalignet', 'evaluate']
@@ -139,8 +158,7 @@ def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(tmp_path):
     res = pd.read_csv(figs / 'results.csv')
     assert len(res) == len(sc) and res.triplet_val_acc.notna().sum() == 2 * (sc.model == 'regnetx_002 alignet').sum()  # every row of the two students
     # a rerun with the same config skips every job (the evaluation is always rerun)
-    st = main(['fullscale', str(tmp_path / 'fullscale.json')])
-    assert st == 0 and pd.read_csv(runs / 'status.csv').status.tolist() == ['skipped'] * 3 + ['complete']
+    assert fullscale_study['rc_rerun'] == 0 and fullscale_study['status_rerun'].status.tolist() == ['skipped'] * 3 + ['complete']
 
 
 @needs_data

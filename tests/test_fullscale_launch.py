@@ -1,7 +1,7 @@
 """The full-scale study on 2 processes (gloo on CPU) through the runner: the teacher notebook's pool features sharded
 over 2 ranks into one memory-mapped store, the distillation data-parallel over 2 ranks, metrics and per-rank logs in
 the run folders; a rank that fails makes the job fail with that rank's log tail in FAILED.json."""
-import os
+import dataclasses, os
 os.environ['HF_HUB_OFFLINE'] = '1'
 from pathlib import Path
 import numpy as np
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from align_nb.core import AlignNbError, is_complete, load_json
-from test_fullscale import make_fullscale_inputs, needs_data
+from test_fullscale import needs_data
 
 needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                                 reason='torch.distributed with gloo is not available')
@@ -24,15 +24,15 @@ def _study():
 
 @needs_data
 @needs_gloo
-def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(tmp_path, monkeypatch):
-    from align_nb.runner import main
+@pytest.mark.xdist_group('fullscale_study')  # with tests/test_fullscale.py's end-to-end test, which reads the same run
+def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(fullscale_study, tmp_path, monkeypatch):
+    "The run of fixture `fullscale_study` (`align-nb fullscale` with nproc_per_node=2); then its distillation job again with rank 1 failing."
     from align_nb.features import extract_features
+    from align_nb.runner import run_jobs
     fs = _study()
-    cfg = make_fullscale_inputs(tmp_path / 'in')
-    cfg.variants, cfg.nproc_per_node = ('alignet',), 2
-    assert fs.dry_run(cfg)['checks']['launch']['world_size'] == 2
-    cfg.to_json(tmp_path / 'fs2.json')
-    assert main(['fullscale', str(tmp_path / 'fs2.json')]) == 0
+    cfg = fullscale_study['cfg']
+    assert cfg.nproc_per_node == 2 and fs.dry_run(cfg)['checks']['launch']['world_size'] == 2
+    assert fullscale_study['rc'] == 0, fullscale_study['status'].to_string()
     runs = Path(cfg.runs_dir); t = runs / 'teacher'; d = runs / 'distill' / 'regnetx_002-alignet'
     # the teacher's pool features: 2 ranks, each its shards, one store equal to a single-process extraction
     lm = load_json(t / 'launch' / 'pool_features' / 'metrics.json')
@@ -47,21 +47,27 @@ def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(tmp_pa
     store = np.load(t / 'features' / 'pool.npy')
     assert store.shape == (200, ref.shape[1]) and np.array_equal(store, ref)
     assert load_json(t / 'metrics.json')['pool_features_launch']['world_size'] == 2
-    # the distillation: data-parallel over 2 ranks, its metrics and logs collected into the run folder
-    dm = load_json(d / 'metrics.json')
-    assert dm['launch']['world_size'] == 2 and dm['steps'] == 6 and dm['complete'] and 0 <= dm['val_acc'] <= 1
-    assert load_json(d / 'student' / 'config.json')['world_size'] == 2 and is_complete(d / 'student')
-    for r in (0, 1): assert f'=== rank {r} of 2' in (d / 'launch' / 'distill' / f'rank{r}.log').read_text()
-    assert dm['monitor']['history']  # the learning monitor read the held-out accuracy from the log
-    # a failing rank: rank 1 of the distillation raises -> the job is recorded failed with rank 1's log tail
-    (d / 'COMPLETE.json').unlink(); (d / 'launch' / 'distill' / 'COMPLETE.json').unlink()
+    # the distillations: data-parallel over 2 ranks, their metrics and logs collected into the run folders
+    for v in ('alignet', 'unalignet'):
+        dv = runs / 'distill' / f'regnetx_002-{v}'
+        dm = load_json(dv / 'metrics.json')
+        assert dm['launch']['world_size'] == 2 and dm['steps'] == 6 and dm['complete'] and 0 <= dm['val_acc'] <= 1
+        assert load_json(dv / 'student' / 'config.json')['world_size'] == 2 and is_complete(dv / 'student')
+        for r in (0, 1): assert f'=== rank {r} of 2' in (dv / 'launch' / 'distill' / f'rank{r}.log').read_text()
+        assert dm['monitor']['history']  # the learning monitor read the held-out accuracy from the log
+    # a failing rank: the plan's alignet distillation job once more, into a folder of this test (the shared run stays
+    # as it is), with rank 1 raising -> the runner records the job failed with rank 1's log tail; the teacher is skipped
+    jobs = {j.name: j for j in fs.plan_fullscale(cfg)}
+    job = dataclasses.replace(jobs['distill/regnetx_002-alignet'], run_dir=tmp_path / 'distill' / 'regnetx_002-alignet')
     monkeypatch.setenv('ALIGN_NB_FAIL_RANK', '1'); monkeypatch.setenv('ALIGN_NB_FAIL_TASK', 'distill')
-    assert main(['fullscale', str(tmp_path / 'fs2.json')]) == 1
-    st = pd.read_csv(runs / 'status.csv').set_index('job').status
+    st = run_jobs([jobs['teacher'], job], status_file=tmp_path / 'status.csv', verbose=False)
+    assert st.status.tolist() == ['skipped', 'failed'], st.to_string()
+    st = pd.read_csv(tmp_path / 'status.csv').set_index('job').status
     assert st['teacher'] == 'skipped' and st['distill/regnetx_002-alignet'] == 'failed'
-    f = load_json(d / 'FAILED.json')
+    f = load_json(job.run_dir / 'FAILED.json')
     assert 'rank 1 of 2 failed' in f['message'] and 'ALIGN_NB_FAIL_RANK=1' in f['message'] and '=== rank 1 of 2' in f['message']
-    assert 'rank1.log' in f['message'] and not is_complete(d)
+    assert 'rank1.log' in f['message'] and not is_complete(job.run_dir)
+    assert is_complete(d) and is_complete(t)  # the shared run is untouched
 
 
 def test_fullscale_launch_fields_are_checked(tmp_path):

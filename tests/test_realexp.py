@@ -162,7 +162,8 @@ def test_plan_real_jobs_and_dependencies(tmp_path):
 def test_real_plan_end_to_end_quick(tmp_path):
     from align_nb.runner import run_jobs
     figs = tmp_path / 'figs'
-    jobs = plan_real(runs_dir=tmp_path / 'runs', figures_dir=figs, quick=True)
+    # quick mode, and 4 distillation steps instead of quick mode's 10 (test-only: nothing below depends on the steps)
+    jobs = plan_real(runs_dir=tmp_path / 'runs', figures_dir=figs, quick=True, extra={'steps': 4})
     st = run_jobs(jobs, verbose=False)
     assert st.status.tolist() == ['complete'] * 4, st.to_string()
     for j in jobs:
