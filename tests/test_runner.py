@@ -200,6 +200,22 @@ def test_the_longest_chain_starts_first(tmp_path):
     assert t['c'][0] < t['b'][0] and t['a'][0] < t['b'][0]  # c (heading the chain c -> d) and a start first; b waits for a free worker
     assert t['b'][0] >= min(t['a'][1], t['c'][1])
 
+def test_the_cli_exits_1_when_a_job_of_the_plan_fails_and_its_dependents_are_blocked(tmp_path, monkeypatch, capsys):
+    ok = _demo_notebook(tmp_path / 'ok.ipynb')
+    bad = _demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'job input x={x} is not usable')")
+    _write_study(tmp_path, monkeypatch, 'failing_study', 'failing', 'one job fails', "runs_dir=None",
+                 f"[Job('good', {str(ok)!r}, Path(runs_dir) / 'good', {{'x': 1}}), Job('bad', {str(bad)!r}, Path(runs_dir) / 'bad', {{'x': 2}}),"
+                 f" Job('after', {str(ok)!r}, Path(runs_dir) / 'after', {{'x': 3}}, depends=['bad'])]")
+    try: rc = main(['--plan-module', 'failing_study', 'failing', '--runs-dir', str(tmp_path / 'runs'), '--jobs', '2'])
+    finally:
+        from align_nb.runner import _registry
+        _registry().pop('failing')
+    assert rc == 1
+    import pandas as pd
+    st = pd.read_csv(tmp_path / 'runs/failing/status.csv').set_index('job').status
+    assert st.to_dict() == {'good': 'complete', 'bad': 'failed', 'after': 'blocked'}
+    assert 'job input x=2 is not usable' in load_json(tmp_path / 'runs/bad/FAILED.json')['message']
+
 def test_jobs_1_runs_one_after_another_in_plan_order(tmp_path, monkeypatch):
     nb = _demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
     _write_study(tmp_path, monkeypatch, 'seq_study', 'seq', 'three independent jobs', "runs_dir=None",
