@@ -210,7 +210,7 @@ def release_lock(run_dir # the run folder
     path = (Path(run_dir) / LOCK_FILE).resolve()
     if str(path) in _HELD: _HELD.discard(str(path)); path.unlink(missing_ok=True)
 
-# %% ../nbs/10_runner.ipynb #d56f18d1
+# %% ../nbs/10_runner.ipynb #04a2d494
 def _complete_check(run_dir, parameters, signature, force):
     "The 'skipped' status when the folder is complete with the same parameters, code and threads (and not forced), else None."
     if not is_complete(run_dir) or force or not (run_dir / 'params.json').is_file(): return None
@@ -276,10 +276,13 @@ def _execute(nb, run_dir, parameters, signature, kernel, log_output):
     parameters = dict(parameters, run_dir=str(run_dir.resolve()))
     tmp = run_dir / '.notebook.running.ipynb'
     t0 = time.time()
+    from align_nb.warmkernel import warm_enabled, warm_kernel_manager_class
+    warm = warm_enabled()  # the kernel forked from a process with torch and timm imported (align_nb.warmkernel); ALIGN_NB_WARM_KERNELS=0: cold
     try:
-        save_json(run_dir / 'params.json', {'notebook': nb.name, 'parameters': parameters, 'signature': signature, 'provenance': provenance()})
+        save_json(run_dir / 'params.json', {'notebook': nb.name, 'parameters': parameters, 'signature': signature, 'provenance': provenance(),
+                                            'kernel_start': 'warm' if warm else 'cold'})
         pm.execute_notebook(str(nb), str(tmp), parameters=parameters, kernel_name=kernel, progress_bar=False,
-                            log_output=log_output, cwd=str(run_dir))
+                            log_output=log_output, cwd=str(run_dir), **({'kernel_manager_class': warm_kernel_manager_class()} if warm else {}))
         if not (run_dir / 'metrics.json').is_file():
             raise AlignNbError(f'{nb.name} finished without writing {run_dir / "metrics.json"}')
         os.replace(tmp, run_dir / 'notebook.ipynb')
@@ -310,7 +313,7 @@ def _record_failure(nb, run_dir, tmp, e, t0) -> dict:
               file=sys.stderr, flush=True)
     return res
 
-# %% ../nbs/10_runner.ipynb #6d3ecec4
+# %% ../nbs/10_runner.ipynb #7f16a8d4
 def usable_cores() -> int:
     "CPU cores this process may run on (`os.sched_getaffinity`, else `os.cpu_count()`): the default number of parallel jobs."
     try: return max(1, len(os.sched_getaffinity(0)))
@@ -327,9 +330,21 @@ def critical_path(jobs:list # `Job`s in plan order (dependencies before dependen
     for j in reversed(jobs): prio[j.name] = cost[j.name] + max((prio[k] for k in kids[j.name] if k in prio), default=0.0)
     return prio
 
-def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked):
-    "Body of a worker process: run one job and send its status dict back (a crash is sent as a failure)."
+def _job_context():
+    """Processes for jobs: `forkserver` with this module and papermill imported once (a job's process then starts without
+    ~2 CPU s of imports; it gets the runner's environment, folder and module path when it starts), else `spawn`.
+    Either way a job's process is a clean interpreter: no threads or open kernels of the runner's."""
+    import multiprocessing as mp
+    if 'forkserver' not in mp.get_all_start_methods(): return mp.get_context('spawn')
+    ctx = mp.get_context('forkserver')
+    ctx.set_forkserver_preload(['align_nb.runner', 'align_nb.warmkernel', 'papermill', 'nbclient', 'jupyter_client.manager'])
+    return ctx
+
+def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked, where=None):
+    "Body of a worker process: run one job and send its status dict back (a crash is sent as a failure); `where`: the runner's environment, folder and module path."
     t0 = time.time()
+    if where is not None:  # a forkserver child starts with the forkserver's: take the runner's as it is now
+        os.environ.clear(); os.environ.update(where['env']); os.chdir(where['cwd']); sys.path[:] = where['path']
     try: r = run_notebook(notebook, run_dir, parameters, kernel=kernel, force=force, on_locked=on_locked)
     except BaseException as e:
         r = {'status': 'failed', 'run_dir': str(run_dir), 'error': f'{type(e).__name__}: {_tail(str(e), 300)}', 'seconds': round(time.time() - t0, 1)}
@@ -421,7 +436,7 @@ def _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, f
     import importlib, multiprocessing as mp
     from multiprocessing.connection import wait
     worker = importlib.import_module('align_nb.runner')._job_worker  # by its module (also when this runs as __main__ or in a notebook)
-    ctx = mp.get_context('spawn')  # a clean interpreter per job: no forked threads or open kernels
+    ctx = _job_context()
     prio, index = critical_path(jobs), {j.name: i for i, j in enumerate(jobs)}
     pending, running, done = list(jobs), {}, set()  # running: name -> (process, connection, t0)
     from align_nb.core import set_threads
@@ -444,7 +459,8 @@ def _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, f
             ready.sort(key=lambda j: (-prio[j.name], index[j.name]))
             for j in ready[:max(0, workers - len(running))]:
                 rcv, snd = ctx.Pipe(duplex=False)
-                p = ctx.Process(target=worker, args=(snd, j.notebook, str(j.run_dir), checked[j.name], kernel, force or j.always, on_locked),
+                where = {'env': dict(os.environ), 'cwd': os.getcwd(), 'path': list(sys.path)}
+                p = ctx.Process(target=worker, args=(snd, j.notebook, str(j.run_dir), checked[j.name], kernel, force or j.always, on_locked, where),
                                 name=f'align-nb job {j.name}')
                 p.start(); snd.close()
                 pending.remove(j); running[j.name] = (p, rcv, time.time())

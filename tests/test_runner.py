@@ -230,8 +230,9 @@ def test_jobs_1_runs_one_after_another_in_plan_order(tmp_path, monkeypatch):
     _registry().pop('seq')
 
 def test_a_worker_that_dies_is_recorded_as_a_failure_and_its_lock_is_taken_over(tmp_path):
-    # the notebook kills the worker process that runs it (the kernel's parent): no result comes back
-    killer = _demo_notebook(tmp_path / 'kill.ipynb', "import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(30)")
+    # the notebook kills the worker process that runs it (the process that started its kernel, JPY_PARENT_PID: the kernel's
+    # parent for a cold kernel, its launcher's parent for a warm one): no result comes back
+    killer = _demo_notebook(tmp_path / 'kill.ipynb', "import os, signal, time\nos.kill(int(os.environ['JPY_PARENT_PID']), signal.SIGKILL)\ntime.sleep(30)")
     ok = _demo_notebook(tmp_path / 'ok.ipynb')
     jobs = [Job('dies', str(killer), tmp_path / 'dies', {'x': 1}), Job('after', str(ok), tmp_path / 'after', {'x': 1}, depends=['dies']),
             Job('other', str(ok), tmp_path / 'other', {'x': 3})]
