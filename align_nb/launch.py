@@ -108,8 +108,10 @@ def worker_main(task_file # task.json written by `launch`
     sys.stdout.flush(); sys.stderr.flush()
     return code
 
-# %% ../nbs/19_launch.ipynb #3bde5aab
-WORKER_SCRIPT = 'import sys\nfrom align_nb.launch import worker_main\nsys.exit(worker_main(sys.argv[1]))\n'
+# %% ../nbs/19_launch.ipynb #153cc3b4
+# each rank's process is forked from a zygote with torch and timm imported (align_nb.warmkernel.run_call; in the rank's own
+# process when ALIGN_NB_WARM_KERNELS=0 or no zygote can be used)
+WORKER_SCRIPT = "import sys\nfrom align_nb.warmkernel import run_call\nsys.exit(run_call('align_nb.launch:worker_main', sys.argv[1:2]))\n"
 
 def _tail_lines(path, n:int=25, chars:int=2500) -> str:
     p = Path(path)

@@ -9,9 +9,9 @@ import hashlib, json, os, selectors, signal, socket, struct, subprocess, sys, ti
 # %% auto #0
 __all__ = ['WARM_ENV', 'PRELOAD_ENV', 'IDLE_ENV', 'DIR_ENV', 'PRELOAD', 'KEY_VARS', 'KEY_PREFIXES', 'KEY_IGNORED', 'THREAD_VARS',
            'warm_enabled', 'preload_modules', 'environment_key', 'environment_key_items', 'socket_dir', 'serve',
-           'zygote_socket', 'launch', 'warm_argv', 'warm_kernel_manager_class', 'stop_zygotes']
+           'zygote_socket', 'launch', 'run_call', 'warm_argv', 'warm_kernel_manager_class', 'stop_zygotes']
 
-# %% ../nbs/20_warmkernel.ipynb #71912ec6
+# %% ../nbs/20_warmkernel.ipynb #c8380860
 WARM_ENV = 'ALIGN_NB_WARM_KERNELS'  # '0' turns warm kernels off
 PRELOAD_ENV = 'ALIGN_NB_WARM_PRELOAD'  # comma-separated modules the zygote imports (default: PRELOAD)
 IDLE_ENV = 'ALIGN_NB_WARM_IDLE_S'  # seconds an idle zygote waits for the next kernel (default 120)
@@ -24,7 +24,8 @@ KEY_VARS = ('LANG', 'LC_ALL', 'LC_CTYPE', 'XDG_CACHE_HOME', 'LD_LIBRARY_PATH', '
 KEY_PREFIXES = ('PYTHON', 'TORCH_', 'PYTORCH_', 'TORCHINDUCTOR_', 'OMP_', 'MKL_', 'OPENBLAS_', 'NUMEXPR_', 'KMP_', 'GOMP_', 'MALLOC_',
                 'HF_', 'HUGGINGFACE_', 'TIMM_', 'NPY_', 'CUDA_', 'ALIGN_NB_WARM_')
 # set by libraries for themselves once imported in the parent process (torch; scikit-learn, joblib, threadpoolctl): not choices
-KEY_IGNORED = ('TORCHINDUCTOR_CACHE_DIR', 'KMP_INIT_AT_FORK', 'KMP_DUPLICATE_LIB_OK', 'PYTHONPATH')
+# (and TORCH_NCCL_ASYNC_ERROR_HANDLING, which torchrun sets for its ranks and NCCL reads when a process group starts)
+KEY_IGNORED = ('TORCHINDUCTOR_CACHE_DIR', 'KMP_INIT_AT_FORK', 'KMP_DUPLICATE_LIB_OK', 'PYTHONPATH', 'TORCH_NCCL_ASYNC_ERROR_HANDLING')
 
 THREAD_VARS = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')
 
@@ -116,7 +117,7 @@ def _recv(conn, maxfds=0):
     data = _recv_exact(conn, struct.unpack('!I', head)[0])
     return (None if data is None else json.loads(data)), fds
 
-# %% ../nbs/20_warmkernel.ipynb #ded931f1
+# %% ../nbs/20_warmkernel.ipynb #3c882b70
 def _preload(mods):
     "Import `mods` (a missing one is skipped and logged); refuse to go on if matplotlib got imported."
     for m in mods:
@@ -199,7 +200,7 @@ def serve(path:str, # the Unix socket to listen on
         except OSError: pass
 
 def _kernel_child(req, fds):
-    "In the forked child: become the launcher's kernel (its streams, environment, folder, umask), run ipykernel, exit."
+    "In the forked child: take the launcher's streams, environment, folder, umask and module path; run ipykernel (or the call of `run_call`); exit."
     code = 1
     try:
         os.setsid()  # its own process group: a signal to the kernel reaches what the kernel starts
@@ -215,10 +216,15 @@ def _kernel_child(req, fds):
         _fresh_random_state()
         _apply_threads(req['env'])
         sys.path[:] = req['path']  # the launcher's module search path (from its PYTHONPATH, site, ...), as a cold kernel's
-        sys.argv = [sys.executable, '-m', 'ipykernel_launcher', *req['args'], f'--IPKernelApp.parent_handle={os.getppid()}']
-        from ipykernel import kernelapp
         try:
-            kernelapp.launch_new_instance(); code = 0
+            if req.get('call'):  # run_call: the launcher's sys.argv, then the function
+                sys.argv = list(req['argv'])
+                r = _import_call(req['call'])(*req['args'])
+                code = r if isinstance(r, int) else 0
+            else:
+                sys.argv = [sys.executable, '-m', 'ipykernel_launcher', *req['args'], f'--IPKernelApp.parent_handle={os.getppid()}']
+                from ipykernel import kernelapp
+                kernelapp.launch_new_instance(); code = 0
         except SystemExit as e: code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:
         import traceback; traceback.print_exc()
@@ -250,7 +256,7 @@ def _fresh_random_state():
     if 'torch' in sys.modules:
         import torch; torch.seed()
 
-# %% ../nbs/20_warmkernel.ipynb #e078e40f
+# %% ../nbs/20_warmkernel.ipynb #8fd77e0d
 def _connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try: s.connect(path)
@@ -287,35 +293,69 @@ def _cold(args, why):
     print(f'align_nb.warmkernel: starting a cold kernel ({why})', file=sys.stderr, flush=True)
     os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *args])
 
-def launch(args:list # the ipykernel arguments (`-f CONNECTION_FILE ...`)
-          ):
-    "The launcher: run a kernel forked from this environment's zygote; exit with its exit code."
-    try:
-        conn = zygote_socket()
-        if conn is None: _cold(args, 'the zygote did not start; see its log in the warm-kernel folder')
-        mask = os.umask(0); os.umask(mask)
-        path = list(sys.path)
-        if path and (path[0] == '' or os.path.abspath(path[0]) == os.getcwd()): del path[0]  # as ipykernel_launcher does
-        _send(conn, {'args': list(args), 'env': dict(os.environ), 'cwd': os.getcwd(), 'umask': mask, 'path': path}, fds=(0, 1, 2))
-        msg, _ = _recv(conn)
-        if msg is None: _cold(args, 'the zygote closed the connection')
-    except OSError as e: _cold(args, f'{type(e).__name__}: {e}')
-    pid = msg['pid']
+def _hand_over(req:dict):
+    "Send this process's streams, environment, folder, umask and module path with `req` to the zygote: (connection, forked pid); raises `OSError` if no zygote can be used."
+    conn = zygote_socket()
+    if conn is None: raise OSError('the zygote did not start; see its log in the warm-kernel folder')
+    mask = os.umask(0); os.umask(mask)
+    path = list(sys.path)
+    if path and (path[0] == '' or os.path.abspath(path[0]) == os.getcwd()): del path[0]  # as ipykernel_launcher does
+    _send(conn, {**req, 'env': dict(os.environ), 'cwd': os.getcwd(), 'umask': mask, 'path': path}, fds=(0, 1, 2))
+    msg, _ = _recv(conn)
+    if msg is None: raise OSError('the zygote closed the connection')
+    return conn, msg['pid']
+
+def _wait_for(conn, pid, what:str) -> int:
+    "Relay signals to the forked process group until it ends; kill it if this process's parent dies; its exit code."
+    import select
     def relay(sig, frame):
         try: os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError): pass
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2): signal.signal(s, relay)
-    import select
     parent, orphaned = os.getppid(), False
     while not select.select([conn], [], [], 1.0)[0]:
-        if not orphaned and os.getppid() != parent:  # whoever started the kernel is gone: so is the kernel (as ipykernel does)
+        if not orphaned and os.getppid() != parent:  # whoever started it is gone: so is it (as ipykernel does for a kernel)
             orphaned = True; relay(signal.SIGKILL, None)
     msg, _ = _recv(conn)
-    if msg is None: print('align_nb.warmkernel: the zygote exited while the kernel ran (the kernel ends with it)', file=sys.stderr, flush=True)
-    code = 1 if msg is None else int(msg['exit'])
-    if code < 0:  # the kernel was killed by a signal: so is the launcher
+    if msg is None: print(f'align_nb.warmkernel: the zygote exited while the {what} ran (it ends with it)', file=sys.stderr, flush=True)
+    return 1 if msg is None else int(msg['exit'])
+
+def _exit_like(code:int):
+    if code < 0:  # killed by a signal: so is this process
         signal.signal(-code, signal.SIG_DFL); os.kill(os.getpid(), -code)
     sys.exit(code)
+
+def launch(args:list # the ipykernel arguments (`-f CONNECTION_FILE ...`)
+          ):
+    "The launcher: run a kernel forked from this environment's zygote; exit with its exit code."
+    try: conn, pid = _hand_over({'args': list(args)})
+    except OSError as e: _cold(args, f'{type(e).__name__}: {e}')
+    _exit_like(_wait_for(conn, pid, 'kernel'))
+
+def _import_call(spec:str):
+    import importlib
+    mod, _, name = spec.partition(':')
+    fn = importlib.import_module(mod)
+    for part in name.split('.'): fn = getattr(fn, part)
+    return fn
+
+def run_call(spec:str, # the function, as 'package.module:function'
+             args:list=() # its positional arguments (JSON-able)
+            ) -> int:
+    """Call `spec(*args)` in a process forked from this environment's zygote and return its exit status (the function's
+    int return value, 0 for another value, 1 for an exception, whose traceback goes to stderr). The process has this one's
+    streams, environment, folder and module path; signals to this process reach it. When warm starts are off
+    (`ALIGN_NB_WARM_KERNELS=0`) or no zygote can be used, the function runs in this process.
+    `align_nb.launch` starts each torchrun rank this way."""
+    if warm_enabled():
+        try: conn, pid = _hand_over({'call': spec, 'args': list(args), 'argv': list(sys.argv)})
+        except OSError as e: print(f'align_nb.warmkernel: running {spec} in this process ({type(e).__name__}: {e})', file=sys.stderr, flush=True)
+        else:
+            code = _wait_for(conn, pid, spec)
+            if code < 0: _exit_like(code)
+            return code
+    r = _import_call(spec)(*args)
+    return r if isinstance(r, int) else 0
 
 # %% ../nbs/20_warmkernel.ipynb #751a4634
 def _is_this_python(exe:str) -> bool:

@@ -165,3 +165,28 @@ def test_an_idle_zygote_exits_and_removes_its_socket(tmp_path, warm_dir, monkeyp
     assert _wait_gone(z, 20)
     assert not list(warm_dir.glob('*.sock')) and not list(warm_dir.glob('*.pid'))
     assert _run(nb, tmp_path / 'b')['ppid'] != z  # the next kernel starts a new zygote
+
+
+def _probe(out):
+    "Called by run_call in a forked process: where it ran."
+    Path(out).write_text(json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'cwd': os.getcwd(), 'var': os.environ.get('PROBE_VAR')}))
+    return 3
+
+
+def _boom():
+    raise ValueError('boom from the forked call')
+
+
+def test_run_call_forks_the_call_with_this_process_s_setting_and_returns_its_status(tmp_path, warm_dir, monkeypatch, capfd):
+    "The way align_nb.launch starts each torchrun rank: exit status, environment and folder of the caller; in-process when off."
+    monkeypatch.setenv(wk.PRELOAD_ENV, LIGHT)
+    monkeypatch.setenv('PROBE_VAR', 'seen'); monkeypatch.chdir(tmp_path)
+    assert wk.run_call('test_warmkernel:_probe', [str(tmp_path / 'a.json')]) == 3
+    a = json.loads((tmp_path / 'a.json').read_text())
+    assert a['pid'] != os.getpid() and a['ppid'] != os.getpid() and a['cwd'] == str(tmp_path) and a['var'] == 'seen'
+    assert wk.run_call('test_warmkernel:_boom') == 1
+    assert 'ValueError: boom from the forked call' in capfd.readouterr().err
+    monkeypatch.setenv(wk.WARM_ENV, '0')
+    assert wk.run_call('test_warmkernel:_probe', [str(tmp_path / 'b.json')]) == 3
+    assert json.loads((tmp_path / 'b.json').read_text())['pid'] == os.getpid()
+    with pytest.raises(ValueError, match='boom'): wk.run_call('test_warmkernel:_boom')
