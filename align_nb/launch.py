@@ -108,7 +108,7 @@ def worker_main(task_file # task.json written by `launch`
     sys.stdout.flush(); sys.stderr.flush()
     return code
 
-# %% ../nbs/19_launch.ipynb #153cc3b4
+# %% ../nbs/19_launch.ipynb #848c86c4
 # each rank's process is forked from a zygote with torch and timm imported (align_nb.warmkernel.run_call; in the rank's own
 # process when ALIGN_NB_WARM_KERNELS=0 or no zygote can be used)
 WORKER_SCRIPT = "import sys\nfrom align_nb.warmkernel import run_call\nsys.exit(run_call('align_nb.launch:worker_main', sys.argv[1:2]))\n"
@@ -132,6 +132,12 @@ def _failed_rank(folder, world):
     if m: return int(m.group(1)), None
     missing = [r for r in range(world) if not (folder / f'rank{r}.result.json').is_file()]
     return (missing[0] if missing else None), None
+
+def _warm_agent(cmd:list) -> list:
+    "The torchrun command `cmd` started warm: torchrun's `main` forked from the zygote (align_nb.warmkernel), unless ALIGN_NB_WARM_KERNELS=0."
+    from align_nb.warmkernel import warm_enabled
+    if not warm_enabled() or [str(a) for a in cmd[1:3]] != ['-m', 'torch.distributed.run']: return cmd
+    return [cmd[0], '-m', 'align_nb.warmkernel', '--call', 'torch.distributed.run:main', *map(str, cmd[3:])]
 
 def launch(fn:str, # the function every rank calls, as 'module:function' (it returns a JSON-able dict)
            kwargs:dict, # its keyword arguments (JSON-able)
@@ -166,15 +172,19 @@ def launch(fn:str, # the function every rank calls, as 'module:function' (it ret
                            rdzv_id or f'{name}-{key[:8]}')
     if nnodes > 1:  # what the other nodes run (same rendezvous; their node rank from NODE_RANK)
         other = [a if not a.startswith('--node_rank=') else '"--node_rank=${NODE_RANK:?set NODE_RANK to the rank of this node}"' for a in cmd]
-        (folder / 'command.sh').write_text('#!/bin/bash\n# run on every other node (shared file system), e.g. NODE_RANK=1 bash command.sh\n'
-                                           + ' '.join(a if a.startswith('"--node_rank=') else shlex.quote(a) for a in other) + '\n')
+        tmp = folder / f'.command.sh.{os.getpid()}.tmp'  # whole or absent: another node may be watching for it
+        tmp.write_text('#!/bin/bash\n# run on every other node (shared file system), e.g. NODE_RANK=1 bash command.sh\n'
+                       + ' '.join(a if a.startswith('"--node_rank=') else shlex.quote(a) for a in other) + '\n')
+        os.replace(tmp, folder / 'command.sh')
         print(f'launch({name}): waiting for {nnodes - 1} more node(s): on node k run  NODE_RANK=k bash {folder / "command.sh"}', flush=True)
     penv = {**os.environ, **{k: str(v) for k, v in (env or {}).items()}}
     if nnodes == 1: penv.setdefault('GLOO_SOCKET_IFNAME', 'lo')  # one node: gloo over loopback
     t0 = time.time()
+    agent = _warm_agent(cmd)
     with open(folder / 'torchrun.log', 'a') as tl:
-        tl.write(f'=== {time.strftime("%Y-%m-%d %H:%M:%S")}: {shlex.join(map(str, cmd))}\n'); tl.flush()
-        p = subprocess.Popen(cmd, stdout=tl, stderr=subprocess.STDOUT, env=penv, start_new_session=True)
+        tl.write(f'=== {time.strftime("%Y-%m-%d %H:%M:%S")}: {shlex.join(map(str, cmd))}'
+                 + (' (started warm: torchrun and its ranks forked from align_nb.warmkernel\'s zygote)' if agent != cmd else '') + '\n'); tl.flush()
+        p = subprocess.Popen(agent, stdout=tl, stderr=subprocess.STDOUT, env=penv, start_new_session=True)
         try: rc = p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             import signal

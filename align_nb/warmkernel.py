@@ -117,7 +117,7 @@ def _recv(conn, maxfds=0):
     data = _recv_exact(conn, struct.unpack('!I', head)[0])
     return (None if data is None else json.loads(data)), fds
 
-# %% ../nbs/20_warmkernel.ipynb #3c882b70
+# %% ../nbs/20_warmkernel.ipynb #52fa5be3
 def _preload(mods):
     "Import `mods` (a missing one is skipped and logged); refuse to go on if matplotlib got imported."
     for m in mods:
@@ -144,16 +144,20 @@ def serve(path:str, # the Unix socket to listen on
     rfd, wfd = os.pipe()
     os.set_blocking(rfd, False); os.set_blocking(wfd, False)
     signal.set_wakeup_fd(wfd); signal.signal(signal.SIGCHLD, lambda *a: None)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    stop = []  # SIGTERM: take no new kernels (the socket goes), exit once the running ones have ended
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     sel = selectors.DefaultSelector()
     sel.register(srv, selectors.EVENT_READ, 'accept'); sel.register(rfd, selectors.EVENT_READ, 'signal')
     kids, last = {}, time.monotonic()  # kernel pid -> its launcher's connection
     try:
         while True:
             ready = sel.select(timeout=min(5.0, max(idle_s, 0.1)))
-            if not kids and time.monotonic() - last > idle_s: break
+            if stop and srv.fileno() >= 0:
+                _remove_socket(path, pid_file, ino); sel.unregister(srv); srv.close()
+            if not kids and (stop or time.monotonic() - last > idle_s): break
             for key, _ in ready:
                 if key.data == 'accept':
+                    if stop: continue
                     try: conn, _ = srv.accept()
                     except OSError: continue
                     last = time.monotonic()
@@ -192,12 +196,15 @@ def serve(path:str, # the Unix socket to listen on
                         try: os.killpg(key.data, signal.SIGKILL)
                         except (ProcessLookupError, PermissionError): pass
                         sel.unregister(key.fileobj)
-    finally:
-        try:
-            if os.stat(path).st_ino == ino:  # only our own socket (a newer zygote may have replaced it)
-                os.unlink(path)
-                if open(pid_file).read() == str(os.getpid()): os.unlink(pid_file)
-        except OSError: pass
+    finally: _remove_socket(path, pid_file, ino)
+
+def _remove_socket(path, pid_file, ino):
+    "Remove the zygote's socket and pid file if they are still its own (a newer zygote may have replaced them)."
+    try:
+        if os.stat(path).st_ino == ino:
+            os.unlink(path)
+            if open(pid_file).read() == str(os.getpid()): os.unlink(pid_file)
+    except OSError: pass
 
 def _kernel_child(req, fds):
     "In the forked child: take the launcher's streams, environment, folder, umask and module path; run ipykernel (or the call of `run_call`); exit."
@@ -357,7 +364,7 @@ def run_call(spec:str, # the function, as 'package.module:function'
     r = _import_call(spec)(*args)
     return r if isinstance(r, int) else 0
 
-# %% ../nbs/20_warmkernel.ipynb #751a4634
+# %% ../nbs/20_warmkernel.ipynb #e008b1cc
 def _is_this_python(exe:str) -> bool:
     if exe in ('python', f'python{sys.version_info[0]}', f'python{sys.version_info[0]}.{sys.version_info[1]}'): return True
     try: return os.path.samefile(exe, sys.executable)
@@ -387,7 +394,7 @@ def warm_kernel_manager_class():
     return _MANAGER
 
 def stop_zygotes(env=None) -> int:
-    "Stop every idle-or-busy zygote listening in the warm-kernel folder (their kernels keep running); returns how many were asked."
+    "Ask every zygote of the warm-kernel folder to stop: it takes no new kernels at once and exits when its running kernels have ended; returns how many were asked."
     d, n = socket_dir(env), 0
     for f in sorted(os.listdir(d)):
         if not f.endswith('.sock'): continue
@@ -399,7 +406,8 @@ def stop_zygotes(env=None) -> int:
         except (OSError, ValueError): pass
     return n
 
-# %% ../nbs/20_warmkernel.ipynb #fab8d28b
+# %% ../nbs/20_warmkernel.ipynb #bdf495ac
 if __name__ == '__main__' and 'IPython' not in sys.modules:  # the launcher or the zygote (not when run as a notebook)
     if sys.argv[1:2] == ['--serve']: serve(sys.argv[2])
+    elif sys.argv[1:2] == ['--call']: sys.exit(run_call(sys.argv[2], [sys.argv[3:]]))  # `--call module:fn ARG...`: fn([ARG, ...])
     else: launch(sys.argv[1:])

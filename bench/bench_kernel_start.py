@@ -26,6 +26,8 @@ def main(argv=None):
     ap.add_argument('--rounds', type=int, default=5, help='jobs of each kind (after the zygote start)')
     ap.add_argument('--model', default='resnet10t', help='timm model the notebook builds (random init)')
     ap.add_argument('--threads', type=int, default=1, help='CPU threads per job (ALIGN_NB_THREADS)')
+    ap.add_argument('--shared-zygote', action='store_true', help="use the warm-kernel folder's zygote (maybe already running) "
+                    "instead of one of the benchmark's own (then the first warm job may not start one)")
     a = ap.parse_args(argv)
     os.environ['ALIGN_NB_THREADS'] = str(a.threads)
     import nbformat
@@ -33,7 +35,7 @@ def main(argv=None):
     from align_nb.runner import run_notebook, _demo_notebook
     from align_nb.warmkernel import WARM_ENV, DIR_ENV, stop_zygotes
     work = Path(tempfile.mkdtemp(prefix='anb-kb-'))
-    os.environ[DIR_ENV] = str(work / 'z')  # a zygote of this benchmark's own (started below, stopped at the end)
+    if not a.shared_zygote: os.environ[DIR_ENV] = str(work / 'z')  # a zygote of this benchmark's own (started below, stopped at the end)
     nb = _demo_notebook(work / 'job.ipynb', BODY)
     book = nbformat.read(str(nb), as_version=4)
     book.cells[0].source += f"\nmodel = {a.model!r}"
@@ -59,11 +61,11 @@ def main(argv=None):
         print(f'model={a.model} threads={a.threads} rounds={a.rounds} (same result in every job: {sums["cold"].pop():.6f})')
         print(f'cold kernel job : {mean["cold"]:6.2f} s per job (min {min(times["cold"]):.2f}, max {max(times["cold"]):.2f})')
         print(f'warm kernel job : {mean["warm"]:6.2f} s per job (min {min(times["warm"]):.2f}, max {max(times["warm"]):.2f})')
-        print(f'first warm job (starts the zygote): {t_first:.2f} s')
+        print(f'first warm job ({"the shared zygote: started by it unless already running" if a.shared_zygote else "starts the zygote"}): {t_first:.2f} s')
         print(f'ratio cold/warm : {mean["cold"] / mean["warm"]:.2f}x; saved per job {mean["cold"] - mean["warm"]:.2f} s; '
               f'the zygote pays for itself after {t_first / max(mean["cold"] - mean["warm"], 1e-9):.1f} jobs')
     finally:
-        stop_zygotes()
+        if not a.shared_zygote: stop_zygotes()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -34,5 +34,7 @@ trap - EXIT
 echo "[test] nbdev notebook tests (exit status $nrc; seconds per notebook):"
 grep -v 'Kernel is running over TCP without encryption' "$nblog" || true
 rm -f "$nblog"
+# the warm-kernel zygotes the tests started (align_nb.warmkernel) would exit after 2 idle minutes; stop them now
+python -c "from align_nb.warmkernel import stop_zygotes; stop_zygotes()" || true
 echo "[test] pytest exit status $prc; nbdev_test exit status $nrc; $((SECONDS - t0)) s in all"
 if [ "$prc" -ne 0 ] || [ "$nrc" -ne 0 ]; then exit 1; fi

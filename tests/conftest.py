@@ -98,7 +98,7 @@ def fullscale_study(tmp_path_factory):
 # - units start longest first (EXPECTED_SECONDS, measured on the 2-core machine; unlisted tests count 1 s each), so the
 #   workers finish together instead of one running a long end-to-end test alone at the end.
 # Without xdist (`pytest tests/test_x.py`), the order is the same as before: files and tests keep their order.
-SPLIT_FILES = {'test_bench.py', 'test_ddp.py', 'test_determinism.py', 'test_distill.py', 'test_fullscale.py', 'test_full_disk.py',
+SPLIT_FILES = {'test_ddp.py', 'test_determinism.py', 'test_distill.py', 'test_fullscale.py', 'test_full_disk.py',
                'test_packaging.py', 'test_realexp.py', 'test_release.py', 'test_runner.py', 'test_validation.py', 'test_security.py', 'test_report.py',
                # torchrun --standalone and the servers of the browser check take free ports; every test writes under its tmp_path
                # (the docs site is built once per run by the `built_site` fixture, through once_per_run)
@@ -135,7 +135,7 @@ EXPECTED_SECONDS = {
     'tests/test_realexp.py::test_mur92_teacher_validation_uses_participants_choice_distributions': 16,
     'tests/test_release.py::test_cli_exit_codes_and_reorder': 16,
     'tests/test_distill.py::test_distillation_on_easy_task_lowers_loss_and_raises_val_accuracy': 15,
-    'tests/test_bench.py::test_bench_script_runs_small_and_reports': 10,
+    'test_bench.py': 45,  # every bench script once, in one interpreter (fixture bench_runs)
     'tests/test_security.py::test_truncated_checkpoint_names_path_and_hint': 12,
     'tests/test_distill.py::test_resume_after_interruption_gives_identical_weights': 11,
     'tests/test_runner.py::test_run_made_with_other_threads_or_code_runs_again_from_an_empty_folder': 10,

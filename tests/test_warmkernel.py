@@ -190,3 +190,18 @@ def test_run_call_forks_the_call_with_this_process_s_setting_and_returns_its_sta
     assert wk.run_call('test_warmkernel:_probe', [str(tmp_path / 'b.json')]) == 3
     assert json.loads((tmp_path / 'b.json').read_text())['pid'] == os.getpid()
     with pytest.raises(ValueError, match='boom'): wk.run_call('test_warmkernel:_boom')
+
+
+def test_a_stopped_zygote_takes_no_new_kernels_and_lets_running_ones_finish(warm_dir, monkeypatch):
+    monkeypatch.setenv(wk.PRELOAD_ENV, LIGHT)
+    km, kc, pid = _start({})
+    try:
+        zygote = int(next(warm_dir.glob('*.pid')).read_text())
+        assert wk.stop_zygotes() == 1
+        t = time.time()
+        while list(warm_dir.glob('*.sock')) and time.time() - t < 10: time.sleep(0.1)
+        assert not list(warm_dir.glob('*.sock')) and _alive(zygote)  # no new kernels; still serving the running one
+        assert kc.execute('print(6 * 7)', reply=True, timeout=30)['content']['status'] == 'ok' and _alive(pid)
+    finally:
+        kc.stop_channels(); km.shutdown_kernel(now=True)
+    assert _wait_gone(pid) and _wait_gone(zygote)  # the last kernel ended: so does the zygote
