@@ -313,7 +313,7 @@ def _record_failure(nb, run_dir, tmp, e, t0) -> dict:
               file=sys.stderr, flush=True)
     return res
 
-# %% ../nbs/10_runner.ipynb #7f16a8d4
+# %% ../nbs/10_runner.ipynb #a396e7cb
 def usable_cores() -> int:
     "CPU cores this process may run on (`os.sched_getaffinity`, else `os.cpu_count()`): the default number of parallel jobs."
     try: return max(1, len(os.sched_getaffinity(0)))
@@ -337,7 +337,8 @@ def _job_context():
     import multiprocessing as mp
     if 'forkserver' not in mp.get_all_start_methods(): return mp.get_context('spawn')
     ctx = mp.get_context('forkserver')
-    ctx.set_forkserver_preload(['align_nb.runner', 'align_nb.warmkernel', 'papermill', 'nbclient', 'jupyter_client.manager'])
+    # (not this module itself: a child re-runs the runner's __main__ module, which is this one under `python -m align_nb.runner`)
+    ctx.set_forkserver_preload(['align_nb.core', 'align_nb.warmkernel', 'papermill', 'nbclient', 'jupyter_client.manager'])
     return ctx
 
 def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked, where=None):
