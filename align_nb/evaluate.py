@@ -549,7 +549,7 @@ def odd_one_out_report(features, # (n_items, d) features
     out['uncertainty'] = ua
     return out
 
-# %% ../nbs/05_evaluate.ipynb #2af365af
+# %% ../nbs/05_evaluate.ipynb #8acd8ae7
 _RSA_METHODS = ('spearman', 'corr', 'tau-a', 'rho-a', 'cosine')
 
 def model_rdm(features, # (n_stimuli, d) features
@@ -588,20 +588,79 @@ def _human_rdms(human_rdms, n):
     "Human RDMs as an rsatoolbox `RDMs` (checked against `n` stimuli)."
     return _rdm_stack(human_rdms, n, 'human RDM of subject')
 
-def _boot_compare(a, b, method:str, n_boot:int, seed:int) -> tuple:
-    "rsatoolbox `compare(a, b)` (n_a, n_b) and its stimulus-bootstrap replicates (kept draws, n_a, n_b)."
+class _PairBootstrap:
+    """Stimulus-bootstrap replicates of rsatoolbox `compare(a, b, method)` for 'spearman', 'corr' and 'cosine', computed
+    from the original RDM vectors instead of a resampled `RDMs` per draw.
+
+    rsatoolbox's `subsample_pattern('index', idx)` repeats stimulus i as often as it was drawn (c_i times) and marks the
+    dissimilarities between copies of one stimulus NaN, which `compare` drops. So a resample holds each original pair
+    (i < j) exactly c_i * c_j times, and its statistic is a weighted one over the n(n-1)/2 original pairs: a weighted
+    Pearson correlation ('corr'), a weighted cosine ('cosine'), or a weighted Pearson correlation of the resample's
+    average ranks ('spearman'; the average rank of a tie group is the weight before it plus (its weight + 1) / 2, from one
+    sort of each RDM made up front). An RDM whose (centred) vector has length 0, e.g. a constant one, scores 0 with
+    everything, as rsatoolbox intends; rsatoolbox 0.3's `_cosine` then writes the other scores of the stack into the wrong
+    cells (`np.putmask` indexes its values by position in the output), which this computation does not share.
+    Otherwise the same numbers as rsatoolbox's loop to rounding (tests/test_evaluate.py checks draw by draw, and against
+    scipy on the resampled vectors), 5-10x faster."""
+    methods = ('spearman', 'corr', 'cosine')
+
+    def __init__(self, a_vectors, b_vectors, n:int, method:str):
+        self.V = np.concatenate([np.asarray(a_vectors, np.float64), np.asarray(b_vectors, np.float64)])
+        self.n_a, self.method = len(a_vectors), method
+        self.i, self.j = np.triu_indices(n, 1)  # the order of rsatoolbox's RDM vectors (scipy squareform)
+        if method == 'spearman':
+            P = self.V.shape[1]
+            self.order = np.argsort(self.V, axis=1, kind='stable')
+            sv = np.take_along_axis(self.V, self.order, 1)
+            pos = np.broadcast_to(np.arange(P), sv.shape)
+            starts = np.ones(sv.shape, bool); starts[:, 1:] = sv[:, 1:] != sv[:, :-1]  # a tie group starts here
+            ends = np.ones(sv.shape, bool); ends[:, :-1] = starts[:, 1:]  # ... and ends here
+            self.tied = np.flatnonzero(~starts.all(1))  # the RDMs with tied values (rows without ties skip the group step)
+            self.first = np.maximum.accumulate(np.where(starts, pos, 0), axis=1)[self.tied]  # sorted position of its group's first
+            self.last = np.minimum.accumulate(np.where(ends, pos, P - 1)[:, ::-1], axis=1)[:, ::-1][self.tied]  # ... and last
+
+    def __call__(self, counts) -> np.ndarray:
+        "(n_a, n_b) statistic of the resample that draws stimulus i `counts[i]` times."
+        counts = np.asarray(counts, np.float64)
+        w = counts[self.i] * counts[self.j]
+        if self.method == 'spearman':
+            ws = w[self.order]
+            cum = np.cumsum(ws, axis=1)
+            before, total = cum - ws, ws
+            if len(self.tied):
+                t = self.tied
+                bt = np.take_along_axis(before[t], self.first, 1)
+                before[t], total[t] = bt, np.take_along_axis(cum[t], self.last, 1) - bt
+            X = np.empty_like(ws); np.put_along_axis(X, self.order, before + (total + 1) / 2, 1)
+        else: X = self.V
+        if self.method != 'cosine': X = X - (X @ w / w.sum())[:, None]
+        X = X * np.sqrt(w)
+        norm = np.sqrt(np.einsum('ij,ij->i', X, X))
+        a, b = X[:self.n_a], X[self.n_a:]
+        na, nb = norm[:self.n_a], norm[self.n_a:]
+        with np.errstate(invalid='ignore', divide='ignore'):
+            sim = (a @ b.T) / na[:, None] / nb[None]
+        return np.where((na[:, None] > 0) & (nb[None] > 0), sim, 0.0)
+
+def _boot_compare(a, b, method:str, n_boot:int, seed:int, fast:bool=True) -> tuple:
+    """rsatoolbox `compare(a, b)` (n_a, n_b) and its stimulus-bootstrap replicates (kept draws, n_a, n_b): draw n stimuli
+    with replacement, compare the resampled RDMs (rsatoolbox `subsample_pattern`); draws with fewer than 3 distinct
+    stimuli are skipped. 'spearman', 'corr' and 'cosine' take the weighted shortcut `_PairBootstrap` (same numbers),
+    other methods (or `fast=False`) rsatoolbox's own resampling per draw."""
     from rsatoolbox.rdm import compare
     n = a.n_cond
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        val = np.asarray(compare(a, b, method), np.float64)
+        pb = _PairBootstrap(a.get_vectors(), b.get_vectors(), n, method) if fast and method in _PairBootstrap.methods else None
+        val = pb(np.ones(n)) if pb is not None else np.asarray(compare(a, b, method), np.float64)
         rng = np.random.default_rng(seed)
         boots = []
         from tqdm.auto import tqdm
-        for _ in tqdm(range(n_boot), desc='rsa bootstrap', disable=n_boot < 2000, leave=False):
+        for _ in tqdm(range(n_boot), desc='rsa bootstrap', disable=n_boot < 2000 or pb is not None, leave=False):
             idx = rng.integers(0, n, n)
             if len(np.unique(idx)) < 3: continue
-            boots.append(compare(a.subsample_pattern('index', idx), b.subsample_pattern('index', idx), method))
+            if pb is not None: boots.append(pb(np.bincount(idx, minlength=n)))
+            else: boots.append(compare(a.subsample_pattern('index', idx), b.subsample_pattern('index', idx), method))
     return val, np.asarray(boots, np.float64).reshape(-1, *val.shape)
 
 def _quantiles(v, ci):

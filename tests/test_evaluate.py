@@ -313,6 +313,37 @@ def test_compare_rdms_stacks_values_and_interval_match_rsatoolbox_pattern_bootst
         ev.compare_rdms(D, H[:, :10, :10])
 
 
+@pytest.mark.parametrize('method', ['spearman', 'corr', 'cosine'])
+def test_rsa_bootstrap_shortcut_equals_rsatoolbox_per_draw_and_scipy_on_the_resampled_vectors(method):
+    from rsatoolbox.rdm import RDMs
+    from scipy.stats import pearsonr
+    Z, D, H = _simulated_participants(n_stim=20, n_subj=4, noise=0.8, seed=3)
+    Ht = np.round(H * 4) / 4  # coarse ratings: many tied values, as in human arrangement or rating data
+    A, B = RDMs(np.stack([D, Ht[0]])), RDMs(np.concatenate([H, Ht[1:]]))
+    # draw by draw, the same numbers as rsatoolbox's own resampling (subsample_pattern + compare)
+    v_fast, b_fast = ev._boot_compare(A, B, method, 60, seed=5)
+    v_slow, b_slow = ev._boot_compare(A, B, method, 60, seed=5, fast=False)
+    assert b_fast.shape == b_slow.shape == (60, 2, 7)
+    np.testing.assert_allclose(v_fast, v_slow, atol=1e-12)
+    np.testing.assert_allclose(b_fast, b_slow, atol=1e-12)
+    # independently: build one resample's vectors by hand (pairs of copies of one stimulus dropped) and score with scipy
+    constant = 1 - np.eye(20)  # a constant RDM first in the stack: its (centred) length is 0, so it scores 0
+    stack = np.concatenate([constant[None], Ht[:2], H[:1]])
+    pb = ev._PairBootstrap(RDMs(D[None]).get_vectors(), RDMs(stack).get_vectors(), 20, method)
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        idx = np.sort(rng.integers(0, 20, 20))
+        p, q = np.triu_indices(20, 1)
+        keep = idx[p] != idx[q]
+        vec = lambda M: M[idx[p[keep]], idx[q[keep]]]
+        def score(x, y):
+            if method == 'spearman': return spearmanr(x, y)[0]
+            if method == 'corr': return pearsonr(x, y)[0]
+            return x @ y / np.linalg.norm(x) / np.linalg.norm(y)
+        want = [0.0 if method != 'cosine' else score(vec(D), vec(constant))] + [score(vec(D), vec(M)) for M in stack[1:]]
+        np.testing.assert_allclose(pb(np.bincount(idx, minlength=20))[0], want, atol=1e-12)
+
+
 def test_mur92_category_model_pooled_vs_participant_mean_when_present():
     d = shared_data_dir()
     if d is None or not (d / 'mur92' / '92_behavRDMs.mat').is_file(): pytest.skip('shared Mur92 data not present')
