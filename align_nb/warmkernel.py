@@ -8,19 +8,22 @@ import hashlib, json, os, selectors, signal, socket, struct, subprocess, sys, ti
 
 # %% auto #0
 __all__ = ['WARM_ENV', 'PRELOAD_ENV', 'IDLE_ENV', 'DIR_ENV', 'PRELOAD', 'KEY_VARS', 'KEY_PREFIXES', 'KEY_IGNORED', 'THREAD_VARS',
-           'warm_enabled', 'preload_modules', 'environment_key', 'environment_key_items', 'socket_dir', 'serve',
-           'zygote_socket', 'launch', 'run_call', 'warm_argv', 'warm_kernel_manager_class', 'stop_zygotes']
+           'warm_enabled', 'preload_modules', 'environment_key', 'matplotlib_rc_file', 'environment_key_items',
+           'socket_dir', 'serve', 'zygote_socket', 'launch', 'run_call', 'warm_argv', 'warm_kernel_manager_class',
+           'stop_zygotes']
 
-# %% ../nbs/20_warmkernel.ipynb #c8380860
+# %% ../nbs/20_warmkernel.ipynb #50fd21ef
 WARM_ENV = 'ALIGN_NB_WARM_KERNELS'  # '0' turns warm kernels off
 PRELOAD_ENV = 'ALIGN_NB_WARM_PRELOAD'  # comma-separated modules the zygote imports (default: PRELOAD)
 IDLE_ENV = 'ALIGN_NB_WARM_IDLE_S'  # seconds an idle zygote waits for the next kernel (default 120)
 DIR_ENV = 'ALIGN_NB_WARM_DIR'  # the zygotes' socket folder (default /tmp/align_nb-warm-<uid>)
-PRELOAD = ('numpy', 'pandas', 'scipy.stats', 'torch', 'torchvision', 'timm', 'ipykernel.kernelapp')
+PRELOAD = ('numpy', 'pandas', 'scipy.stats', 'torch', 'torchvision', 'timm', 'ipykernel.kernelapp', 'matplotlib.pyplot', 'rsatoolbox',
+           'sklearn.linear_model')
 # variables read when Python starts or when the preloaded modules are imported: a zygote serves only kernels that agree on them
 # (everything else, PATH and TMPDIR included, is the kernel's own: its environment replaces the zygote's at the fork, and its
 # module search path is the launcher's)
-KEY_VARS = ('LANG', 'LC_ALL', 'LC_CTYPE', 'XDG_CACHE_HOME', 'LD_LIBRARY_PATH', 'LD_PRELOAD')
+KEY_VARS = ('LANG', 'LC_ALL', 'LC_CTYPE', 'XDG_CACHE_HOME', 'LD_LIBRARY_PATH', 'LD_PRELOAD',
+            'HOME', 'XDG_CONFIG_HOME', 'MPLCONFIGDIR', 'MATPLOTLIBRC', 'MATPLOTLIBDATA')  # (the last ones: matplotlib's settings and caches)
 KEY_PREFIXES = ('PYTHON', 'TORCH_', 'PYTORCH_', 'TORCHINDUCTOR_', 'OMP_', 'MKL_', 'OPENBLAS_', 'NUMEXPR_', 'KMP_', 'GOMP_', 'MALLOC_',
                 'HF_', 'HUGGINGFACE_', 'TIMM_', 'NPY_', 'CUDA_', 'ALIGN_NB_WARM_')
 # set by libraries for themselves once imported in the parent process (torch; scikit-learn, joblib, threadpoolctl): not choices
@@ -44,9 +47,9 @@ def preload_modules(env=None) -> tuple:
     "The modules a zygote imports: `ALIGN_NB_WARM_PRELOAD` (comma-separated) or `PRELOAD`."
     v = (os.environ if env is None else env).get(PRELOAD_ENV, '')
     mods = tuple(m.strip() for m in v.split(',') if m.strip()) if v.strip() else PRELOAD
-    bad = [m for m in mods if m.split('.')[0] in ('align_nb', 'matplotlib', 'seaborn')]
+    bad = [m for m in mods if m.split('.')[0] in ('align_nb', 'seaborn')]
     if bad: raise ValueError(f'{PRELOAD_ENV}: {bad} cannot be preloaded (package code must be current in every kernel; '
-                             'matplotlib picks its backend from the kernel\'s environment when imported)')
+                             'seaborn registers its colour maps with matplotlib when imported)')
     return mods
 
 _THIS_FILE = globals().get('__file__', '')  # this module's file (absent when the notebook runs)
@@ -63,15 +66,28 @@ def _module_stamp(name):
     if spec is None or not spec.origin: return f'{name}:missing'
     return f'{name}:' + _file_stamp(spec.origin)
 
-def environment_key(env=None) -> str:
-    "The zygote key of an environment: Python, preloaded modules (and their files' times), the variables read at import, limits."
-    return hashlib.sha256('\n'.join(environment_key_items(env)).encode()).hexdigest()[:16]
+def environment_key(env=None, cwd=None) -> str:
+    "The zygote key of an environment (and working folder): Python, preloaded modules (and their files' times), matplotlib's settings file, the variables read at import, limits."
+    return hashlib.sha256('\n'.join(environment_key_items(env, cwd)).encode()).hexdigest()[:16]
 
-def environment_key_items(env=None) -> list:
+def matplotlib_rc_file(env=None, cwd=None):
+    "The settings file matplotlib would read in folder `cwd` with environment `env` (`matplotlib_fname` without importing it), or None for its default."
+    env = os.environ if env is None else env
+    cands = [os.path.join(cwd or os.getcwd(), 'matplotlibrc')]
+    if env.get('MATPLOTLIBRC'): cands += [env['MATPLOTLIBRC'], os.path.join(env['MATPLOTLIBRC'], 'matplotlibrc')]
+    conf = env.get('MPLCONFIGDIR') or os.path.join(env.get('XDG_CONFIG_HOME') or os.path.join(env.get('HOME') or os.path.expanduser('~'), '.config'), 'matplotlib')
+    cands.append(os.path.join(conf, 'matplotlibrc'))
+    for c in cands:
+        if os.path.exists(c) and not os.path.isdir(c): return os.path.abspath(c)
+    return None
+
+def environment_key_items(env=None, cwd=None) -> list:
     "What `environment_key` hashes (written to each zygote's log)."
     import resource
     env = dict(os.environ if env is None else env)
     items = [sys.executable, sys.version, _file_stamp(_THIS_FILE)] + [_module_stamp(m) for m in preload_modules(env)]
+    rc = matplotlib_rc_file(env, cwd)
+    items.append('matplotlibrc=' + (_file_stamp(rc) if rc else 'default'))
     items += [f'{k}={env.get(k)}' for k in KEY_VARS]
     threads = _uniform_threads(env)
     items += sorted(f'{k}={v}' for k, v in env.items() if k.startswith(KEY_PREFIXES) and k not in KEY_IGNORED
@@ -117,14 +133,33 @@ def _recv(conn, maxfds=0):
     data = _recv_exact(conn, struct.unpack('!I', head)[0])
     return (None if data is None else json.loads(data)), fds
 
-# %% ../nbs/20_warmkernel.ipynb #52fa5be3
+# %% ../nbs/20_warmkernel.ipynb #4dfd1da8
+_SET_BY_PRELOAD = {}  # environment variables the preloaded modules set for themselves (given to each forked process)
+_MPL_RC = None  # the settings file the zygote's matplotlib read
+
 def _preload(mods):
-    "Import `mods` (a missing one is skipped and logged); refuse to go on if matplotlib got imported."
+    "Import `mods` (a missing one is skipped and logged); refuse to go on if seaborn got imported."
+    global _MPL_RC
+    os.environ.pop('MPLBACKEND', None)  # each kernel sets its own backend (`_matplotlib_like_cold`)
+    before = dict(os.environ)
     for m in mods:
         try: __import__(m)
         except ImportError as e: print(f'warmkernel: preloading {m} failed ({e}); kernels import it themselves', flush=True)
-    if 'matplotlib' in sys.modules:
-        raise RuntimeError('warmkernel: preloading imported matplotlib, whose backend must be chosen in each kernel')
+    if 'seaborn' in sys.modules:
+        raise RuntimeError('warmkernel: preloading imported seaborn, which registers colour maps a cold kernel would not have')
+    _SET_BY_PRELOAD.update({k: v for k, v in os.environ.items() if before.get(k) != v})
+    if 'matplotlib' in sys.modules: _MPL_RC = os.path.abspath(sys.modules['matplotlib'].matplotlib_fname())
+
+def _matplotlib_like_cold(kernel:bool) -> bool:
+    "In a forked process: matplotlib's backend as a cold process would choose it; False if it would read another settings file."
+    mpl = sys.modules.get('matplotlib')
+    if mpl is None: return True
+    if os.path.abspath(mpl.matplotlib_fname()) != _MPL_RC: return False
+    backend = os.environ.get('MPLBACKEND') or ('module://matplotlib_inline.backend_inline' if kernel else None)  # ipykernel's default
+    if backend:
+        try: mpl.rcParams['backend'] = backend
+        except ValueError: return False  # an unknown backend: the kernel's own import reports it, as in a cold kernel
+    return True
 
 def serve(path:str, # the Unix socket to listen on
           idle_s:float=None # exit after this many seconds without kernels (default `ALIGN_NB_WARM_IDLE_S` or 120)
@@ -219,15 +254,21 @@ def _kernel_child(req, fds):
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.chdir(req['cwd']); os.umask(int(req['umask']))
         os.environ.clear(); os.environ.update(req['env'])
+        for k, v in _SET_BY_PRELOAD.items(): os.environ.setdefault(k, v)
         import tempfile; tempfile.tempdir = None  # chosen again from this environment on first use
         _fresh_random_state()
         _apply_threads(req['env'])
         sys.path[:] = req['path']  # the launcher's module search path (from its PYTHONPATH, site, ...), as a cold kernel's
         try:
             if req.get('call'):  # run_call: the launcher's sys.argv, then the function
+                if not _matplotlib_like_cold(kernel=False):
+                    print('align_nb.warmkernel: matplotlib was preloaded with another settings file than this process would read', file=sys.stderr, flush=True)
                 sys.argv = list(req['argv'])
                 r = _import_call(req['call'])(*req['args'])
                 code = r if isinstance(r, int) else 0
+            elif not _matplotlib_like_cold(kernel=True):  # it would read another matplotlib settings file: start cold
+                print('align_nb.warmkernel: starting a cold kernel (matplotlib would read another settings file)', file=sys.stderr, flush=True)
+                os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *req['args']])
             else:
                 sys.argv = [sys.executable, '-m', 'ipykernel_launcher', *req['args'], f'--IPKernelApp.parent_handle={os.getppid()}']
                 from ipykernel import kernelapp
@@ -263,7 +304,7 @@ def _fresh_random_state():
     if 'torch' in sys.modules:
         import torch; torch.seed()
 
-# %% ../nbs/20_warmkernel.ipynb #8fd77e0d
+# %% ../nbs/20_warmkernel.ipynb #754c229b
 def _connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try: s.connect(path)
@@ -285,6 +326,8 @@ def zygote_socket(env=None, start:bool=True, timeout_s:float=180.0):
         try: os.unlink(path)  # a socket left by a zygote that was killed
         except OSError: pass
         zenv = {k: v for k, v in env.items() if not k.startswith('JPY_')}
+        rc = matplotlib_rc_file(env)
+        if rc: zenv['MATPLOTLIBRC'] = rc  # the zygote runs in /: name the settings file a kernel in this folder would read
         with open(os.path.join(d, f'{key}.log'), 'ab') as log:
             p = subprocess.Popen([sys.executable, '-m', 'align_nb.warmkernel', '--serve', path], stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=log, start_new_session=True, close_fds=True, env=zenv, cwd='/')

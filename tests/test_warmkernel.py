@@ -83,6 +83,32 @@ def test_warm_and_cold_kernels_give_the_same_notebook_results(tmp_path, warm_dir
     assert any('image/png' in o.get('data', {}) for o in outs)
 
 
+MPL_PROBE = """import os, sys
+preloaded = 'matplotlib.pyplot' in sys.modules
+import matplotlib, matplotlib.pyplot as plt, sklearn.linear_model
+from align_nb.core import save_json
+save_json(f'{run_dir}/metrics.json', {'preloaded': preloaded, 'backend': matplotlib.get_backend(), 'ppid': os.getppid(),
+          'linewidth': plt.rcParams['lines.linewidth'], 'seaborn_maps': 'rocket' in matplotlib.colormaps,
+          'kmp': os.environ.get('KMP_DUPLICATE_LIB_OK')})"""
+
+
+def test_preloaded_matplotlib_looks_as_in_a_cold_kernel(tmp_path, warm_dir, monkeypatch):
+    monkeypatch.setenv(wk.PRELOAD_ENV, 'matplotlib.pyplot,sklearn.linear_model')
+    nb = _demo_notebook(tmp_path / 'p.ipynb', MPL_PROBE)
+    cold = _run(nb, tmp_path / 'cold', ALIGN_NB_WARM_KERNELS='0')
+    warm = _run(nb, tmp_path / 'warm')
+    agg = _run(nb, tmp_path / 'agg', MPLBACKEND='agg')  # the kernel's own backend choice, from the same zygote
+    (tmp_path / 'rc').mkdir(); (tmp_path / 'rc' / 'matplotlibrc').write_text('lines.linewidth: 7\n')
+    rc = _run(nb, tmp_path / 'rc')  # a settings file in the kernel's folder: read, by a zygote of its own
+    assert not cold['preloaded'] and warm['preloaded'] and agg['preloaded'] and rc['preloaded']
+    assert cold['backend'] == warm['backend'] == rc['backend'] == 'module://matplotlib_inline.backend_inline' and agg['backend'] == 'agg'
+    assert cold['linewidth'] == warm['linewidth'] == agg['linewidth'] == 1.5 and rc['linewidth'] == 7
+    assert warm['ppid'] == agg['ppid'] != rc['ppid']
+    # seaborn is never preloaded (it registers colour maps), and what scikit-learn sets on import is set as in a cold kernel
+    assert not any(m['seaborn_maps'] for m in (cold, warm, agg, rc))
+    assert cold['kmp'] == warm['kmp'] == 'True'
+
+
 def test_a_zygote_per_environment_key_and_the_kernels_own_thread_count(tmp_path, warm_dir, monkeypatch):
     monkeypatch.setenv(wk.PRELOAD_ENV, LIGHT)
     nb = _demo_notebook(tmp_path / 'p.ipynb', "import os, torch\nfrom align_nb.core import save_json\nfrom threadpoolctl import threadpool_info\n"
