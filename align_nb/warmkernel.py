@@ -12,7 +12,7 @@ __all__ = ['WARM_ENV', 'PRELOAD_ENV', 'IDLE_ENV', 'DIR_ENV', 'PRELOAD', 'KEY_VAR
            'socket_dir', 'serve', 'zygote_socket', 'launch', 'run_call', 'warm_argv', 'warm_kernel_manager_class',
            'stop_zygotes']
 
-# %% ../nbs/20_warmkernel.ipynb #50fd21ef
+# %% ../nbs/20_warmkernel.ipynb #b35c9470
 WARM_ENV = 'ALIGN_NB_WARM_KERNELS'  # '0' turns warm kernels off
 PRELOAD_ENV = 'ALIGN_NB_WARM_PRELOAD'  # comma-separated modules the zygote imports (default: PRELOAD)
 IDLE_ENV = 'ALIGN_NB_WARM_IDLE_S'  # seconds an idle zygote waits for the next kernel (default 120)
@@ -27,8 +27,10 @@ KEY_VARS = ('LANG', 'LC_ALL', 'LC_CTYPE', 'XDG_CACHE_HOME', 'LD_LIBRARY_PATH', '
 KEY_PREFIXES = ('PYTHON', 'TORCH_', 'PYTORCH_', 'TORCHINDUCTOR_', 'OMP_', 'MKL_', 'OPENBLAS_', 'NUMEXPR_', 'KMP_', 'GOMP_', 'MALLOC_',
                 'HF_', 'HUGGINGFACE_', 'TIMM_', 'NPY_', 'CUDA_', 'ALIGN_NB_WARM_')
 # set by libraries for themselves once imported in the parent process (torch; scikit-learn, joblib, threadpoolctl): not choices
-# (and TORCH_NCCL_ASYNC_ERROR_HANDLING, which torchrun sets for its ranks and NCCL reads when a process group starts)
-KEY_IGNORED = ('TORCHINDUCTOR_CACHE_DIR', 'KMP_INIT_AT_FORK', 'KMP_DUPLICATE_LIB_OK', 'PYTHONPATH', 'TORCH_NCCL_ASYNC_ERROR_HANDLING')
+# (and TORCH_NCCL_ASYNC_ERROR_HANDLING, which torchrun sets for its ranks and NCCL reads when a process group starts;
+# and ALIGN_NB_WARM_KERNELS, which only tells the runner whether to ask for a warm kernel)
+KEY_IGNORED = ('TORCHINDUCTOR_CACHE_DIR', 'KMP_INIT_AT_FORK', 'KMP_DUPLICATE_LIB_OK', 'PYTHONPATH', 'TORCH_NCCL_ASYNC_ERROR_HANDLING',
+               'ALIGN_NB_WARM_KERNELS')
 
 THREAD_VARS = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS')
 
