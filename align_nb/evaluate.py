@@ -549,7 +549,7 @@ def odd_one_out_report(features, # (n_items, d) features
     out['uncertainty'] = ua
     return out
 
-# %% ../nbs/05_evaluate.ipynb #8acd8ae7
+# %% ../nbs/05_evaluate.ipynb #507f2f28
 _RSA_METHODS = ('spearman', 'corr', 'tau-a', 'rho-a', 'cosine')
 
 def model_rdm(features, # (n_stimuli, d) features
@@ -601,7 +601,8 @@ class _PairBootstrap:
     everything, as rsatoolbox intends; rsatoolbox 0.3's `_cosine` then writes the other scores of the stack into the wrong
     cells (`np.putmask` indexes its values by position in the output), which this computation does not share.
     Otherwise the same numbers as rsatoolbox's loop to rounding (tests/test_evaluate.py checks draw by draw, and against
-    scipy on the resampled vectors), 5-10x faster."""
+    scipy on the resampled vectors); `bench/bench_rsa_bootstrap.py` (92 stimuli, 17 RDMs): 4x faster for 'spearman'
+    (2.5x when the RDMs hold tied values), about 20x for 'corr' and 'cosine'."""
     methods = ('spearman', 'corr', 'cosine')
 
     def __init__(self, a_vectors, b_vectors, n:int, method:str):
