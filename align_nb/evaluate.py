@@ -549,7 +549,7 @@ def odd_one_out_report(features, # (n_items, d) features
     out['uncertainty'] = ua
     return out
 
-# %% ../nbs/05_evaluate.ipynb #507f2f28
+# %% ../nbs/05_evaluate.ipynb #2ab27ea1
 _RSA_METHODS = ('spearman', 'corr', 'tau-a', 'rho-a', 'cosine')
 
 def model_rdm(features, # (n_stimuli, d) features
@@ -573,10 +573,18 @@ def _rdm_stack(rdms, n=None, what='human RDM of subject'):
     label = what.split(' of ')[0]
     if isinstance(rdms, RDMs):
         if n is not None and rdms.n_cond != n: raise AlignNbError(f'{label}s: {rdms.n_cond} stimuli, expected {n}')
+        if rdms.n_rdm == 0: raise AlignNbError(f'{label}s: the RDMs object holds no RDM')
+        v = rdms.get_vectors()
+        bad = np.argwhere(~np.isfinite(v))
+        if len(bad):
+            r, p = bad[0]; i, j = (int(x[p]) for x in np.triu_indices(rdms.n_cond, 1))
+            raise AlignNbError(f'{what} {r}: the dissimilarity of stimuli {i} and {j} is {v[r, p]} ({len(bad)} non-finite values in all); '
+                               'RSA here needs every pair (fill or drop the missing stimuli first)')
         return rdms
     h = np.asarray(rdms, dtype=np.float64)
     if h.ndim == 2: h = h[None]
     if h.ndim != 3 or h.shape[1] != h.shape[2]: raise AlignNbError(f'{label}s: expected a square (n, n) matrix or a stack (k, n, n), got shape {h.shape}')
+    if h.shape[0] == 0: raise AlignNbError(f'{label}s: the stack holds no RDM (shape {h.shape})')
     if n is not None and h.shape[1] != n: raise AlignNbError(f'{label}s: {h.shape[1]} stimuli, expected {n}')
     if h.shape[1] < 3: raise AlignNbError(f'{label}s: need at least 3 stimuli, got {h.shape[1]}')
     for s in range(len(h)):
@@ -635,6 +643,9 @@ class _PairBootstrap:
             X = np.empty_like(ws); np.put_along_axis(X, self.order, before + (total + 1) / 2, 1)
         else: X = self.V
         if self.method != 'cosine': X = X - (X @ w / w.sum())[:, None]
+        if self.method == 'corr':  # an RDM constant on the resampled pairs has length 0 (rounding in its mean would leave a tiny constant)
+            Vw = self.V[:, w > 0]
+            X[Vw.max(1) == Vw.min(1)] = 0.0
         X = X * np.sqrt(w)
         norm = np.sqrt(np.einsum('ij,ij->i', X, X))
         a, b = X[:self.n_a], X[self.n_a:]

@@ -12,7 +12,7 @@ __all__ = ['WARM_ENV', 'PRELOAD_ENV', 'IDLE_ENV', 'DIR_ENV', 'PRELOAD', 'KEY_VAR
            'socket_dir', 'serve', 'zygote_socket', 'launch', 'run_call', 'warm_argv', 'warm_kernel_manager_class',
            'stop_zygotes']
 
-# %% ../nbs/20_warmkernel.ipynb #b35c9470
+# %% ../nbs/20_warmkernel.ipynb #02cf32de
 WARM_ENV = 'ALIGN_NB_WARM_KERNELS'  # '0' turns warm kernels off
 PRELOAD_ENV = 'ALIGN_NB_WARM_PRELOAD'  # comma-separated modules the zygote imports (default: PRELOAD)
 IDLE_ENV = 'ALIGN_NB_WARM_IDLE_S'  # seconds an idle zygote waits for the next kernel (default 120)
@@ -25,7 +25,7 @@ PRELOAD = ('numpy', 'pandas', 'scipy.stats', 'torch', 'torchvision', 'timm', 'ip
 KEY_VARS = ('LANG', 'LC_ALL', 'LC_CTYPE', 'XDG_CACHE_HOME', 'LD_LIBRARY_PATH', 'LD_PRELOAD',
             'HOME', 'XDG_CONFIG_HOME', 'MPLCONFIGDIR', 'MATPLOTLIBRC', 'MATPLOTLIBDATA')  # (the last ones: matplotlib's settings and caches)
 KEY_PREFIXES = ('PYTHON', 'TORCH_', 'PYTORCH_', 'TORCHINDUCTOR_', 'OMP_', 'MKL_', 'OPENBLAS_', 'NUMEXPR_', 'KMP_', 'GOMP_', 'MALLOC_',
-                'HF_', 'HUGGINGFACE_', 'TIMM_', 'NPY_', 'CUDA_', 'ALIGN_NB_WARM_')
+                'HF_', 'HUGGINGFACE_', 'TIMM_', 'NPY_', 'CUDA_', 'SCIPY_', 'SKLEARN_', 'JOBLIB_', 'ALIGN_NB_WARM_')
 # set by libraries for themselves once imported in the parent process (torch; scikit-learn, joblib, threadpoolctl): not choices
 # (and TORCH_NCCL_ASYNC_ERROR_HANDLING, which torchrun sets for its ranks and NCCL reads when a process group starts;
 # and ALIGN_NB_WARM_KERNELS, which only tells the runner whether to ask for a warm kernel)
@@ -135,7 +135,7 @@ def _recv(conn, maxfds=0):
     data = _recv_exact(conn, struct.unpack('!I', head)[0])
     return (None if data is None else json.loads(data)), fds
 
-# %% ../nbs/20_warmkernel.ipynb #4dfd1da8
+# %% ../nbs/20_warmkernel.ipynb #7131a420
 _SET_BY_PRELOAD = {}  # environment variables the preloaded modules set for themselves (given to each forked process)
 _MPL_RC = None  # the settings file the zygote's matplotlib read
 
@@ -151,17 +151,35 @@ def _preload(mods):
         raise RuntimeError('warmkernel: preloading imported seaborn, which registers colour maps a cold kernel would not have')
     _SET_BY_PRELOAD.update({k: v for k, v in os.environ.items() if before.get(k) != v})
     if 'matplotlib' in sys.modules: _MPL_RC = os.path.abspath(sys.modules['matplotlib'].matplotlib_fname())
+    # tqdm.auto picks its bar (text or notebook widget) when first imported: imported here (by timm), before any IPython
+    # kernel exists, it would give every kernel text bars; a kernel imports it again and gets what a cold kernel gets
+    for m in ('tqdm.auto', 'tqdm.autonotebook'): sys.modules.pop(m, None)
 
-def _matplotlib_like_cold(kernel:bool) -> bool:
-    "In a forked process: matplotlib's backend as a cold process would choose it; False if it would read another settings file."
+def _matplotlib_like_cold(kernel:bool) -> str:
+    """In a forked process: matplotlib set up as a cold process would have it ('' when done), or why it cannot be.
+    The backend from this process's `MPLBACKEND` (a kernel's default: ipykernel's inline backend), with pyplot's fallback
+    from an interactive backend that cannot run here (pyplot applies it when imported, which was in the zygote); styles
+    read again (a style file added since the zygote started); the zygote's temporary config folder (matplotlib makes one
+    when the usual one is not writable) is left to the zygote, which removes it when it exits."""
     mpl = sys.modules.get('matplotlib')
-    if mpl is None: return True
-    if os.path.abspath(mpl.matplotlib_fname()) != _MPL_RC: return False
+    if mpl is None: return ''
+    if 'MPLCONFIGDIR' in _SET_BY_PRELOAD:
+        import atexit, shutil; atexit.unregister(shutil.rmtree)
+    if os.path.abspath(mpl.matplotlib_fname()) != _MPL_RC: return 'matplotlib would read another settings file'
     backend = os.environ.get('MPLBACKEND') or ('module://matplotlib_inline.backend_inline' if kernel else None)  # ipykernel's default
-    if backend:
-        try: mpl.rcParams['backend'] = backend
-        except ValueError: return False  # an unknown backend: the kernel's own import reports it, as in a cold kernel
-    return True
+    try:
+        if backend: mpl.rcParams['backend'] = backend
+        if 'matplotlib.pyplot' in sys.modules and mpl.rcParams['backend_fallback']:  # as at the end of matplotlib/pyplot.py
+            from matplotlib import cbook, rcsetup
+            from matplotlib.backends import backend_registry, BackendFilter
+            req = mpl.rcParams._get_backend_or_none()
+            req = None if req is None else req.lower()
+            if req in set(backend_registry.list_builtin(BackendFilter.INTERACTIVE)) - {'webagg', 'nbagg'} and cbook._get_running_interactive_framework():
+                mpl.rcParams._set('backend', rcsetup._auto_backend_sentinel)
+        if 'matplotlib.style' in sys.modules: mpl.style.reload_library()
+    except ValueError: return f'MPLBACKEND={backend!r} is not a matplotlib backend'  # the kernel's own import reports it, as in a cold kernel
+    except Exception as e: return f'matplotlib could not be set up as in a cold process ({e!r})'
+    return ''
 
 def serve(path:str, # the Unix socket to listen on
           idle_s:float=None # exit after this many seconds without kernels (default `ALIGN_NB_WARM_IDLE_S` or 120)
@@ -263,14 +281,14 @@ def _kernel_child(req, fds):
         sys.path[:] = req['path']  # the launcher's module search path (from its PYTHONPATH, site, ...), as a cold kernel's
         try:
             if req.get('call'):  # run_call: the launcher's sys.argv, then the function
-                if not _matplotlib_like_cold(kernel=False):
-                    print('align_nb.warmkernel: matplotlib was preloaded with another settings file than this process would read', file=sys.stderr, flush=True)
+                why = _matplotlib_like_cold(kernel=False)
+                if why: print(f'align_nb.warmkernel: {why}; matplotlib stays as the zygote imported it', file=sys.stderr, flush=True)
                 sys.argv = list(req['argv'])
                 r = _import_call(req['call'])(*req['args'])
                 code = r if isinstance(r, int) else 0
-            elif not _matplotlib_like_cold(kernel=True):  # it would read another matplotlib settings file: start cold
-                print('align_nb.warmkernel: starting a cold kernel (matplotlib would read another settings file)', file=sys.stderr, flush=True)
-                os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *req['args']])
+            elif why := _matplotlib_like_cold(kernel=True):  # e.g. another matplotlib settings file: start cold
+                print(f'align_nb.warmkernel: starting a cold kernel ({why})', file=sys.stderr, flush=True)
+                os.execve(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *req['args']], req['env'])
             else:
                 sys.argv = [sys.executable, '-m', 'ipykernel_launcher', *req['args'], f'--IPKernelApp.parent_handle={os.getppid()}']
                 from ipykernel import kernelapp

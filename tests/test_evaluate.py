@@ -344,6 +344,23 @@ def test_rsa_bootstrap_shortcut_equals_rsatoolbox_per_draw_and_scipy_on_the_resa
         np.testing.assert_allclose(pb(np.bincount(idx, minlength=20))[0], want, atol=1e-12)
 
 
+def test_rsa_inputs_with_missing_pairs_empty_stacks_or_constant_rdms():
+    from rsatoolbox.rdm import RDMs
+    Z, D, H = _simulated_participants(n_stim=12, n_subj=3, noise=0.5, seed=4)
+    Hn = H.copy(); Hn[1, 2, 7] = Hn[1, 7, 2] = np.nan  # a missing pair in participant 1, given as an rsatoolbox RDMs
+    with pytest.raises(AlignNbError, match='RDM b of stack entry 1: the dissimilarity of stimuli 2 and 7 is nan'):
+        ev.compare_rdms(D, RDMs(Hn))
+    with pytest.raises(AlignNbError, match='human RDM of subject 1: the dissimilarity of stimuli 2 and 7'):
+        ev.rsa_report(Z, RDMs(Hn), n_boot=5)
+    with pytest.raises(AlignNbError, match='holds no RDM'):
+        ev.compare_rdms(D, np.zeros((0, 12, 12)), n_boot=0)
+    # a constant RDM has no rank order and no variance: it scores 0 with everything, also with itself, in every resample
+    C = np.full((12, 12), 0.1); np.fill_diagonal(C, 0)  # (0.1 is not exact in binary: its mean need not be exactly 0.1)
+    for method in ('spearman', 'corr'):
+        c = ev.compare_rdms(C, np.stack([C, H[0]]), method=method, n_boot=50)
+        assert c['per_participant'] == [0.0, 0.0] and c['ci'] == [0.0, 0.0], (method, c)
+
+
 def test_mur92_category_model_pooled_vs_participant_mean_when_present():
     d = shared_data_dir()
     if d is None or not (d / 'mur92' / '92_behavRDMs.mat').is_file(): pytest.skip('shared Mur92 data not present')

@@ -21,7 +21,8 @@ plt.plot([1, 2]); plt.show()
 save_json(f'{run_dir}/metrics.json', {'x': x, 'cwd': os.getcwd(), 'probe': os.environ.get('PROBE_VAR'), 'threads': torch.get_num_threads(),
           'value': float(torch.randn(3).sum() + rng.normal()), 'pid': os.getpid(), 'ppid': os.getppid(),
           'jpy_parent': int(os.environ['JPY_PARENT_PID']), 'torch_was_imported_before_line_1': 'timm' in sys.modules,
-          'backend': __import__('matplotlib').get_backend(), 'umask': os.umask(0o022)})"""
+          'backend': __import__('matplotlib').get_backend(), 'umask': os.umask(0o022),
+          'tqdm_widget': 'tqdm.notebook' in [c.__module__ for c in __import__('tqdm.auto').auto.tqdm.__mro__]})"""
 
 
 @pytest.fixture
@@ -68,7 +69,8 @@ def test_warm_and_cold_kernels_give_the_same_notebook_results(tmp_path, warm_dir
     warm1 = _run(nb, tmp_path / 'warm1', PROBE_VAR='a')
     warm2 = _run(nb, tmp_path / 'warm2', x=2, PROBE_VAR='b')
     # same numbers, thread count, inline plotting backend and umask; each run in its own folder with its own environment
-    for k in ('value', 'threads', 'backend', 'umask'): assert cold[k] == warm1[k] == warm2[k], k
+    for k in ('value', 'threads', 'backend', 'umask', 'tqdm_widget'): assert cold[k] == warm1[k] == warm2[k], k
+    assert cold['tqdm_widget']  # tqdm.auto gives notebook progress bars (timm imported it in the zygote, before any kernel)
     assert cold['backend'] == 'module://matplotlib_inline.backend_inline'
     assert [m['cwd'] for m in (cold, warm1, warm2)] == [str((tmp_path / d).resolve()) for d in ('cold', 'warm1', 'warm2')]
     assert (warm1['probe'], warm2['probe'], warm2['x']) == ('a', 'b', 2)
@@ -86,6 +88,7 @@ def test_warm_and_cold_kernels_give_the_same_notebook_results(tmp_path, warm_dir
 MPL_PROBE = """import os, sys
 preloaded = 'matplotlib.pyplot' in sys.modules
 import matplotlib, matplotlib.pyplot as plt, sklearn.linear_model
+fig, ax = plt.subplots(); ax.plot([1, 2]); plt.close(fig)
 from align_nb.core import save_json
 save_json(f'{run_dir}/metrics.json', {'preloaded': preloaded, 'backend': matplotlib.get_backend(), 'ppid': os.getppid(),
           'linewidth': plt.rcParams['lines.linewidth'], 'seaborn_maps': 'rocket' in matplotlib.colormaps,
@@ -98,10 +101,12 @@ def test_preloaded_matplotlib_looks_as_in_a_cold_kernel(tmp_path, warm_dir, monk
     cold = _run(nb, tmp_path / 'cold', ALIGN_NB_WARM_KERNELS='0')
     warm = _run(nb, tmp_path / 'warm')
     agg = _run(nb, tmp_path / 'agg', MPLBACKEND='agg')  # the kernel's own backend choice, from the same zygote
+    tk = _run(nb, tmp_path / 'tk', MPLBACKEND='TkAgg')  # an interactive backend with no display: pyplot falls back, as when cold
     (tmp_path / 'rc').mkdir(); (tmp_path / 'rc' / 'matplotlibrc').write_text('lines.linewidth: 7\n')
     rc = _run(nb, tmp_path / 'rc')  # a settings file in the kernel's folder: read, by a zygote of its own
     assert not cold['preloaded'] and warm['preloaded'] and agg['preloaded'] and rc['preloaded']
     assert cold['backend'] == warm['backend'] == rc['backend'] == 'module://matplotlib_inline.backend_inline' and agg['backend'] == 'agg'
+    assert tk['backend'] == 'agg'  # (a cold kernel with MPLBACKEND=TkAgg and no display plots with agg too)
     assert cold['linewidth'] == warm['linewidth'] == agg['linewidth'] == 1.5 and rc['linewidth'] == 7
     assert warm['ppid'] == agg['ppid'] != rc['ppid']
     # seaborn is never preloaded (it registers colour maps), and what scikit-learn sets on import is set as in a cold kernel
