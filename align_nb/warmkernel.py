@@ -135,7 +135,7 @@ def _recv(conn, maxfds=0):
     data = _recv_exact(conn, struct.unpack('!I', head)[0])
     return (None if data is None else json.loads(data)), fds
 
-# %% ../nbs/20_warmkernel.ipynb #7131a420
+# %% ../nbs/20_warmkernel.ipynb #4b6456fd
 _SET_BY_PRELOAD = {}  # environment variables the preloaded modules set for themselves (given to each forked process)
 _MPL_RC = None  # the settings file the zygote's matplotlib read
 
@@ -180,6 +180,17 @@ def _matplotlib_like_cold(kernel:bool) -> str:
     except ValueError: return f'MPLBACKEND={backend!r} is not a matplotlib backend'  # the kernel's own import reports it, as in a cold kernel
     except Exception as e: return f'matplotlib could not be set up as in a cold process ({e!r})'
     return ''
+
+def _pandas_like_cold():
+    """In a forked kernel: pandas' `display.max_columns` as a kernel's own import sets it. pandas chooses it when imported:
+    0 (fit the terminal's width) outside a Jupyter kernel, as in the zygote; 20 inside one. Default and value both."""
+    cfg = sys.modules.get('pandas._config.config')
+    if cfg is None: return
+    try:
+        key = 'display.max_columns'
+        cfg._registered_options[key] = cfg._registered_options[key]._replace(defval=20)
+        cfg.set_option(key, 20)
+    except Exception as e: print(f'align_nb.warmkernel: pandas display.max_columns left as imported ({e!r})', file=sys.stderr, flush=True)
 
 def serve(path:str, # the Unix socket to listen on
           idle_s:float=None # exit after this many seconds without kernels (default `ALIGN_NB_WARM_IDLE_S` or 120)
@@ -290,6 +301,7 @@ def _kernel_child(req, fds):
                 print(f'align_nb.warmkernel: starting a cold kernel ({why})', file=sys.stderr, flush=True)
                 os.execve(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *req['args']], req['env'])
             else:
+                _pandas_like_cold()
                 sys.argv = [sys.executable, '-m', 'ipykernel_launcher', *req['args'], f'--IPKernelApp.parent_handle={os.getppid()}']
                 from ipykernel import kernelapp
                 kernelapp.launch_new_instance(); code = 0

@@ -22,7 +22,8 @@ save_json(f'{run_dir}/metrics.json', {'x': x, 'cwd': os.getcwd(), 'probe': os.en
           'value': float(torch.randn(3).sum() + rng.normal()), 'pid': os.getpid(), 'ppid': os.getppid(),
           'jpy_parent': int(os.environ['JPY_PARENT_PID']), 'torch_was_imported_before_line_1': 'timm' in sys.modules,
           'backend': __import__('matplotlib').get_backend(), 'umask': os.umask(0o022),
-          'tqdm_widget': 'tqdm.notebook' in [c.__module__ for c in __import__('tqdm.auto').auto.tqdm.__mro__]})"""
+          'tqdm_widget': 'tqdm.notebook' in [c.__module__ for c in __import__('tqdm.auto').auto.tqdm.__mro__],
+          'pd_max_columns': __import__('pandas').get_option('display.max_columns')})"""
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_warm_and_cold_kernels_give_the_same_notebook_results(tmp_path, warm_dir
     warm1 = _run(nb, tmp_path / 'warm1', PROBE_VAR='a')
     warm2 = _run(nb, tmp_path / 'warm2', x=2, PROBE_VAR='b')
     # same numbers, thread count, inline plotting backend and umask; each run in its own folder with its own environment
-    for k in ('value', 'threads', 'backend', 'umask', 'tqdm_widget'): assert cold[k] == warm1[k] == warm2[k], k
+    for k in ('value', 'threads', 'backend', 'umask', 'tqdm_widget', 'pd_max_columns'): assert cold[k] == warm1[k] == warm2[k], k
     assert cold['tqdm_widget']  # tqdm.auto gives notebook progress bars (timm imported it in the zygote, before any kernel)
     assert cold['backend'] == 'module://matplotlib_inline.backend_inline'
     assert [m['cwd'] for m in (cold, warm1, warm2)] == [str((tmp_path / d).resolve()) for d in ('cold', 'warm1', 'warm2')]
