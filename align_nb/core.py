@@ -15,7 +15,8 @@ __all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 
            'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
            'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
            'is_complete', 'LazyClasses', 'RestrictedUnpickler', 'safe_unpickle', 'safe_np_load', 'check_finite',
-           'check_fields', 'check_device', 'cache_lock']
+           'check_fields', 'check_device', 'parent_death_signal', 'end_with_parent', 'lock_holder', 'file_lock',
+           'cache_lock']
 
 # %% ../nbs/00_core.ipynb #d3a15f45
 class AlignNbError(ValueError):
@@ -494,39 +495,58 @@ def check_device(device, # a torch device name
     if not ok: raise AlignNbError(f"{what}: expected 'cpu', 'cuda', 'cuda:N' or 'mps'{extra}, got {device!r}")
     return device
 
-# %% ../nbs/00_core.ipynb #b4856a9f
+# %% ../nbs/00_core.ipynb #1782a861
+def parent_death_signal(sig:int=15 # the signal the child gets when its parent ends (default SIGTERM)
+                       ):
+    "A function to call in a child process (e.g. `subprocess.Popen(preexec_fn=...)`) that asks Linux to send `sig` when its parent ends; None off Linux."
+    if not sys.platform.startswith('linux'): return None
+    import ctypes
+    try: prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, in the parent: the child only calls it
+    except (OSError, AttributeError): return None
+    return lambda: prctl(1, int(sig), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+
+def end_with_parent(sig:int=15 # the signal this process gets when its parent ends (default SIGTERM)
+                   ) -> bool:
+    "Ask the OS to send `sig` to this process when its parent ends (Linux `PR_SET_PDEATHSIG`); False where unsupported."
+    f = parent_death_signal(sig)
+    return f is not None and f() == 0
+
+# %% ../nbs/00_core.ipynb #67bc87ce
+def lock_holder(path # the guarded path (the lock file is `<path>.lock`)
+               ) -> dict:
+    "What the lock file of `path` says about its last holder (pid, host, since_utc), or `{}`."
+    try: d = json.loads(Path(str(path) + '.lock').read_text() or '{}')
+    except (OSError, ValueError): return {}
+    return d if isinstance(d, dict) else {}
+
+# %% ../nbs/00_core.ipynb #910a628b
 @contextlib.contextmanager
-def cache_lock(path, # the cache entry (file or folder) it guards; the lock file is `<path>.lock` beside it
-               what:str='cache entry' # named in the message printed while waiting
-              ):
-    "Hold the lock of one cache entry (check, then compute on a miss, inside it): a second process waits, then reads the entry; a dead holder's lock is free."
-    try: import fcntl
-    except ImportError: yield None; return  # no flock (Windows): no cross-process guard
+def file_lock(path, # the guarded file or folder; the lock file is `<path>.lock` beside it
+              what:str='cache entry', # named in the message printed while waiting
+              wait:bool=True # False: yield None at once when another process holds the lock
+             ):
+    "Hold an OS file lock on `<path>.lock` (freed by the OS when the holder ends); yields the lock file, or None when busy and `wait=False`."
+    from filelock import FileLock, Timeout
     lock = Path(str(path) + '.lock'); lock.parent.mkdir(parents=True, exist_ok=True)
-    waited, t0 = False, datetime.datetime.now()
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                try: holder = json.loads(os.pread(fd, 4096, 0) or b'{}')
-                except (ValueError, OSError): holder = {}
-                print(f'{what} {Path(path).name}: being computed by pid {holder.get("pid", "?")} on {holder.get("host", "?")} '
-                      f'since {holder.get("since_utc", "?")}; waiting for it', file=sys.stderr, flush=True)
-                waited = True
-            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder releases it or ends
-        try: same = os.stat(lock).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError: same = False
-        if same: break
-        os.close(fd)  # the holder removed that lock file when done: lock the current one
-    if waited: print(f'{what} {Path(path).name}: free after {(datetime.datetime.now() - t0).total_seconds():.0f} s', file=sys.stderr, flush=True)
+    fl = FileLock(str(lock), is_singleton=False)
+    try: fl.acquire(timeout=0)
+    except Timeout:
+        if not wait: yield None; return
+        h = lock_holder(path); t0 = datetime.datetime.now()
+        print(f'{what} {Path(path).name}: busy (pid {h.get("pid", "?")} on {h.get("host", "?")} since {h.get("since_utc", "?")}); '
+              'waiting for it', file=sys.stderr, flush=True)
+        fl.acquire()
+        print(f'{what} {Path(path).name}: free after {(datetime.datetime.now() - t0).total_seconds():.0f} s', file=sys.stderr, flush=True)
     try:
         import socket
         info = dict(pid=os.getpid(), host=socket.gethostname(), since_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
-        try: os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(info).encode(), 0)
+        try: lock.write_text(json.dumps(info))
         except OSError: pass  # e.g. a full disk: the lock still holds, only the holder's name is missing
         yield lock
-    finally:
-        try: lock.unlink()  # removed while held (a waiter then finds its file gone and locks the current one)
-        except OSError: pass
-        os.close(fd)  # closing the descriptor releases the lock
+    finally: fl.release()
+
+def cache_lock(path, # the cache entry (file or folder) it guards; the lock file is `<path>.lock` beside it
+               what:str='cache entry' # named in the message printed while waiting
+              ):
+    "Hold the lock of one cache entry (check, then compute on a miss, inside it): a second process waits, then reads the entry."
+    return file_lock(path, what)

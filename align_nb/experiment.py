@@ -170,7 +170,7 @@ def write_tables(tables:dict, run_dir):
         with atomic_path(Path(run_dir) / f'{k}.csv') as t: df.to_csv(t, index=False)
 
 # %% ../nbs/12_experiment.ipynb #47e16eb5
-from .runner import Job, register_plan, _params, _parse_kv, check_extra
+from .runner import Job, register_plan, declared_parameters, parse_params, check_extra
 
 TOY_DEFAULT_BACKBONES = ('resnet', 'regnet', 'vit')  # three families: ResNet, RegNet, ViT
 # rough CPU seconds per job, 1 thread (scheduling hints only): distillation per backbone (others: 'resnet''s), and the
@@ -194,21 +194,21 @@ def plan_toyworld(backbones=TOY_DEFAULT_BACKBONES, # toy backbone keys (align_nb
     jobs = []
     variants = ['base'] + (['alignet', 'unalignet'] if align else [])
     if align:
-        jobs.append(Job('teacher', 'teacher_triplets.ipynb', root / 'teacher', _params('teacher_triplets.ipynb', **common), cost=c['teacher']))
+        jobs.append(Job('teacher', 'teacher_triplets.ipynb', root / 'teacher', declared_parameters('teacher_triplets.ipynb', **common), cost=c['teacher']))
         for b in backbones:
             for v in ('alignet', 'unalignet'):
                 jobs.append(Job(f'distill/{b}-{v}', 'distill.ipynb', root / 'distill' / f'{b}-{v}',
-                                _params('distill.ipynb', backbone=b, variant=v, teacher_dir=str(root / 'teacher'), **common),
+                                declared_parameters('distill.ipynb', backbone=b, variant=v, teacher_dir=str(root / 'teacher'), **common),
                                 depends=['teacher'], cost=c['distill'].get(b, c['distill']['resnet'])))
     for b in backbones:
         for v in variants:
             dep = [] if v == 'base' else [f'distill/{b}-{v}']
             jobs.append(Job(f'eval/{b}-{v}', 'evaluate.ipynb', root / 'eval' / f'{b}-{v}',
-                            _params('evaluate.ipynb', backbone=b, variant=v,
+                            declared_parameters('evaluate.ipynb', backbone=b, variant=v,
                                     student_dir=str(root / 'distill' / f'{b}-{v}' / 'student') if v != 'base' else '', **common),
                             depends=dep, cost=c['eval'] + (c['pretrain'].get(b, 0) if v == 'base' else 0)))
     jobs.append(Job('figures', 'figures.ipynb', root / 'figures',
-                    _params('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True, cost=c['figures']))
+                    declared_parameters('figures.ipynb', figures_dir=str(Path(figures_dir).resolve()), **common), always=True, cost=c['figures']))
     check_extra(jobs, extra)
     return jobs
 
@@ -223,7 +223,7 @@ def _toyworld_arguments(m):
 def _toyworld_from_args(a):
     from align_nb.core import default_runs_dir
     jobs = plan_toyworld(a.backbones, a.runs_dir, a.experiment, align=not a.no_align, figures_dir=a.figures_dir,
-                         seed=a.seed, quick=a.quick, extra=_parse_kv(a.param))
+                         seed=a.seed, quick=a.quick, extra=parse_params(a.param))
     return dict(jobs=jobs, status_file=Path(a.runs_dir or default_runs_dir()) / a.experiment / 'status.csv', results=Path(a.figures_dir) / 'results.md', papers=Path(a.figures_dir) / 'papers')
 
 register_plan('main', plan_toyworld, 'the toyworld study: every default backbone, figures and a results table', _toyworld_arguments, _toyworld_from_args)

@@ -16,8 +16,8 @@ __all__ = ['LEVELS_RT_KEYS', 'DIAGONALS', 'TABLE_TYPES', 'CIFAR_DEPTHS', 'CIFAR_
            'load_things_noise_ceiling_csv', 'load_things_ids', 'load_things_concepts', 'load_things_categories',
            'things_images', 'load_spose', 'load_vice', 'load_vice_probs', 'load_levels', 'Mur92', 'load_mur92',
            'load_rdms', 'load_triplet_table', 'load_imagenet_folder', 'cifar_pretrained_cfg', 'cifar_resnet20',
-           'cifar_resnet32', 'cifar_resnet44', 'cifar_resnet56', 'register_cifar_resnets', 'load_cifar_resnet',
-           'default_data_dir', 'download']
+           'cifar_resnet32', 'cifar_resnet44', 'cifar_resnet56', 'register_cifar_resnets', 'cifar_depth',
+           'load_cifar_resnet', 'default_data_dir', 'download']
 
 # %% ../nbs/09_realdata.ipynb #ba99afde
 def _scan_bad_line(path, ncols, kind):
@@ -939,7 +939,7 @@ if 'timm' in sys.modules: register_cifar_resnets()
 elif not any(type(f).__name__ == '_TimmImportHook' for f in sys.meta_path): sys.meta_path.insert(0, _TimmImportHook())
 
 # %% ../nbs/09_realdata.ipynb #fec6722f
-def _cifar_depth(name) -> int:
+def cifar_depth(name) -> int:
     s = str(name).lower().replace('cifar_', '').replace('resnet', '').replace('-', '').replace('_', '')
     if not s.isdigit() or int(s) not in CIFAR_DEPTHS: raise AlignNbError(f'CIFAR ResNet: unknown model {name!r} (expected one of {[f"resnet{d}" for d in CIFAR_DEPTHS]})')
     return int(s)
@@ -949,7 +949,7 @@ def load_cifar_resnet(name, # 'resnet20', 'cifar_resnet56', 44, ...
                      ) -> tuple:
     "A CIFAR ResNet with the checkpoint's weights (strict key and shape check) in eval mode, and its stored top-1."
     import torch
-    depth, path = _cifar_depth(name), Path(path)
+    depth, path = cifar_depth(name), Path(path)
     if not path.is_file(): raise FileNotFoundError(f'CIFAR ResNet: no such file: {path}')
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:  # never falls back to a full pickle: that could run code from the file

@@ -10,34 +10,8 @@ import numpy as np
 from .core import AlignNbError, save_json, provenance, mark_complete, default_runs_dir, shared_data_dir
 
 # %% auto #0
-__all__ = ['KINDS', 'BUILTINS', 'COLUMNS', 'pixel_model', 'model_from_name', 'model_label', 'load_spec', 'load_dataset',
-           'score_part', 'evaluate_model', 'write_report', 'report_markdown', 'plot_report_card', 'report_card']
-
-# %% ../nbs/17_report.ipynb #9d068891
-def pixel_model(name:str='pixels' # 'pixels' (32 x 32) or 'pixels:<size>'
-               ):
-    "The raw-pixel baseline as a module: features are the RGB values of the image resized to size x size (no normalisation)."
-    import torch, torch.nn as nn
-    m = re.fullmatch(r'pixels(?::(\d+))?', str(name))
-    if not m: raise AlignNbError(f"pixel_model: expected 'pixels' or 'pixels:<size>', got {name!r}")
-    size = int(m[1] or 32)
-    if not 4 <= size <= 512: raise AlignNbError(f'pixel_model: size must be 4..512, got {size}')
-    class Pixels(nn.Module):
-        "Raw pixels: forward_features is the identity, pre-logits flatten the image."
-        def __init__(self, size):
-            super().__init__()
-            self.register_buffer('size', torch.tensor(size))  # part of the weights hash: sizes differ in cache keys
-            self.num_classes, self.num_features = 0, 3 * size * size
-            self.pretrained_cfg = dict(architecture=f'pixels{size}', input_size=(3, size, size), interpolation='bilinear', crop_pct=1.0,
-                                       crop_mode='center', mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), num_classes=0)
-            self.default_cfg = self.pretrained_cfg
-        def get_classifier(self): return nn.Identity()
-        def forward_features(self, x): return x
-        def forward_head(self, x, pre_logits:bool=False): return x.flatten(1)
-        def forward(self, x): return self.forward_head(x)
-    model = Pixels(size).eval()
-    model.align_nb_spec = dict(name=str(name), baseline='raw pixels', size=size)
-    return model
+__all__ = ['KINDS', 'BUILTINS', 'COLUMNS', 'model_from_name', 'model_label', 'load_spec', 'load_dataset', 'score_part',
+           'evaluate_model', 'write_report', 'report_markdown', 'plot_report_card', 'report_card']
 
 # %% ../nbs/17_report.ipynb #914d6a48
 def model_from_name(name, # a name (see `backbones.load_backbone`), a weights file from `save_backbone`, or a model (returned as is)

@@ -1,7 +1,7 @@
 """Bounded memory of `align-nb triplets inspect` on a synthetic official file (issue 13).
 
     python bench/bench_release_inspect.py --rows 10000000 --dir /tmp/release_10M [--dtype S22] [--keep]
-    /usr/bin/time -v python -m align_nb.runner triplets inspect DIR/uncertainty_distillation/train_cluster_border_500.npz --filenames DIR/imagenet2012_filenames.npy
+    /usr/bin/time -v python -m align_nb.cli triplets inspect DIR/uncertainty_distillation/train_cluster_border_500.npz --filenames DIR/imagenet2012_filenames.npy
 
 Writes, chunk by chunk (bounded memory), a pool list of 1,281,167 ImageNet-like basenames (`imagenet2012_filenames.npy`)
 and `<dir>/uncertainty_distillation/train_cluster_border_500.npz` with `rows` rows (odd one out last, indices consistent
@@ -41,7 +41,7 @@ def main(argv=None):
     a = ap.parse_args(argv); d = Path(a.dir)
     t0 = time.time(); p = write(d, a.rows, a.dtype); tw = time.time() - t0
     print(f'wrote {p} ({p.stat().st_size / 1e9:.2f} GB, {a.rows} rows, filenames {a.dtype}) in {tw:.0f} s', flush=True)
-    cmd = ['/usr/bin/time', '-v', sys.executable, '-m', 'align_nb.runner', 'triplets', 'inspect', str(p)] + ([] if a.no_list else ['--filenames', str(d / 'imagenet2012_filenames.npy')])
+    cmd = ['/usr/bin/time', '-v', sys.executable, '-m', 'align_nb.cli', 'triplets', 'inspect', str(p)] + ([] if a.no_list else ['--filenames', str(d / 'imagenet2012_filenames.npy')])
     r = subprocess.run(cmd, capture_output=True, text=True)
     print(r.stdout[-3000:])
     wall = re.search(r'Elapsed \(wall clock\) time.*: (.*)', r.stderr); rss = re.search(r'Maximum resident set size \(kbytes\): (\d+)', r.stderr)

@@ -54,8 +54,7 @@ def _toyworld_quick_study(d):
     Test-only sizes on top of quick mode (what the tests check holds with them; they halve the study's CPU time):
     n_boot=100 bootstrap resamples, one L1 weight for the human model (quick mode tries 3), 8 distillation steps (quick: 20)."""
     from align_nb.runner import run_jobs
-    try: from align_nb.experiment import plan_toyworld  # where the plan lives once the runner imports no study
-    except ImportError: from align_nb.runner import plan_toyworld
+    from align_nb.experiment import plan_toyworld
     old = os.environ.get('ALIGN_NB_CACHE'); os.environ['ALIGN_NB_CACHE'] = str(d / 'cache')
     try:
         jobs = plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True,

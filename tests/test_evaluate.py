@@ -486,7 +486,7 @@ def test_report_temperature_is_fitted_on_triplets_disjoint_from_the_scored_ones(
 
 def test_set_report_fits_the_temperature_out_of_sample():
     from align_nb.data import ArrayImages
-    from align_nb.realexp import EvalSet, set_report
+    from align_nb.study import EvalSet, set_report
     rng = np.random.default_rng(1)
     F = rng.normal(size=(25, 5))
     base = np.unique(np.sort(np.array([rng.choice(25, 3, replace=False) for _ in range(120)]), 1), axis=0)

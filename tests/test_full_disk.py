@@ -78,8 +78,8 @@ def test_checkpoint_style_torch_save_on_a_full_disk(small_fs):
 
 
 def test_runner_on_a_full_disk_records_the_failure_on_stderr(small_fs, capfd):
-    from align_nb.runner import Job, _demo_notebook, run_jobs
-    nb = _demo_notebook(ROOT / 'tests' / f'.sec2_demo_{uuid.uuid4().hex[:8]}.ipynb')  # the notebook itself is not on the full disk
+    from align_nb.runner import Job, demo_notebook, run_jobs
+    nb = demo_notebook(ROOT / 'tests' / f'.sec2_demo_{uuid.uuid4().hex[:8]}.ipynb')  # the notebook itself is not on the full disk
     try:
         runs = small_fs / 'runs'; (runs / 'a').mkdir(parents=True)
         _fill(small_fs, 0)
@@ -99,8 +99,8 @@ def test_runner_on_a_full_disk_records_the_failure_on_stderr(small_fs, capfd):
 def test_truncated_partial_notebook_is_not_kept_as_failed_notebook(tmp_path, monkeypatch):
     "A partly executed notebook that was cut short (e.g. the disk filled while papermill wrote it) is removed, not kept."
     import papermill
-    from align_nb.runner import _demo_notebook, run_notebook
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    from align_nb.runner import demo_notebook, run_notebook
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     def fake_execute(inp, out, **kw):
         Path(out).write_text('{"cells": [{"cell_type": "code", "sou')  # cut short
         raise OSError(errno.ENOSPC, 'No space left on device')

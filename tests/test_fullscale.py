@@ -91,7 +91,7 @@ def fullscale_two_process_study(d):
     Built once per pytest run (fixture `fullscale_study` in tests/conftest.py) and read by this file's end-to-end test and
     by tests/test_fullscale_launch.py (one run instead of two; the 1-process path runs end to end in tests/test_release.py
     and tests/test_realexp.py, through the same notebooks)."""
-    from align_nb.runner import main
+    from align_nb.cli import main
     cfg = make_fullscale_inputs(d / 'in')
     cfg.nproc_per_node = 2
     cfg.to_json(d / 'fullscale.json')
@@ -163,7 +163,7 @@ def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(fullscale_s
 
 @needs_data
 def test_fullscale_stops_before_running_when_the_dry_run_fails(tmp_path, capsys):
-    from align_nb.runner import main
+    from align_nb.cli import main
     cfg = make_fullscale_inputs(tmp_path / 'in')
     cfg.levels_pkl = str(tmp_path / 'missing.pkl'); cfg.students = ('vit_nope_xyz',)
     cfg.to_json(tmp_path / 'bad.json')

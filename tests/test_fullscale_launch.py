@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from align_nb.core import AlignNbError, is_complete, load_json
+from align_nb.launch import rank_logs
 from test_fullscale import needs_data
 
 needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
@@ -39,8 +40,8 @@ def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(fullsc
     assert lm['world_size'] == 2 and sorted(lm['ranks']) == ['0', '1']
     done = [lm['ranks'][r]['result']['computed'] for r in ('0', '1')]
     assert done[0] and done[1] and not set(done[0]) & set(done[1])  # both ranks extracted, disjoint shards
-    for r in (0, 1): assert f'=== rank {r} of 2' in (t / 'launch' / 'pool_features' / f'rank{r}.log').read_text()
-    from align_nb.realexp import study_backbone, load_pool
+    for r in (0, 1): assert f'=== rank {r} of 2' in rank_logs(t / 'launch' / 'pool_features')[r]['log'].read_text()
+    from align_nb.study import study_backbone, load_pool
     model, tf, _ = study_backbone(cfg.teacher_backbone, cfg, None, role='teacher')
     torch.set_num_threads(1)
     ref = extract_features(model, load_pool(t), tf, batch_size=cfg.batch_size, progress=False)
@@ -53,20 +54,29 @@ def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(fullsc
         dm = load_json(dv / 'metrics.json')
         assert dm['launch']['world_size'] == 2 and dm['steps'] == 6 and dm['complete'] and 0 <= dm['val_acc'] <= 1
         assert load_json(dv / 'student' / 'config.json')['world_size'] == 2 and is_complete(dv / 'student')
-        for r in (0, 1): assert f'=== rank {r} of 2' in (dv / 'launch' / 'distill' / f'rank{r}.log').read_text()
+        for r in (0, 1): assert f'=== rank {r} of 2' in rank_logs(dv / 'launch' / 'distill')[r]['log'].read_text()
         assert dm['monitor']['history']  # the learning monitor read the held-out accuracy from the log
     # a failing rank: the plan's alignet distillation job once more, into a folder of this test (the shared run stays
     # as it is), with rank 1 raising -> the runner records the job failed with rank 1's log tail; the teacher is skipped
     jobs = {j.name: j for j in fs.plan_fullscale(cfg)}
     job = dataclasses.replace(jobs['distill/regnetx_002-alignet'], run_dir=tmp_path / 'distill' / 'regnetx_002-alignet')
-    monkeypatch.setenv('ALIGN_NB_FAIL_RANK', '1'); monkeypatch.setenv('ALIGN_NB_FAIL_TASK', 'distill')
+    # rank 1 of the launched distillation fails: a test-only sitecustomize (on PYTHONPATH of every process below this test)
+    # replaces the task's function in the ranks only (torchrun sets RANK); the library has no fault-injection hook
+    hook = tmp_path / 'hook'; hook.mkdir()
+    (hook / 'sitecustomize.py').write_text(
+        "import os\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    import align_nb.fullscale as fs\n"
+        "    def _fail(**kw): raise RuntimeError('rank 1: failing on purpose (test sitecustomize)')\n"
+        "    fs.fullscale_distill_task = _fail\n")
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join([str(hook), *filter(None, [os.environ.get('PYTHONPATH')])]))
     st = run_jobs([jobs['teacher'], job], status_file=tmp_path / 'status.csv', verbose=False)
     assert st.status.tolist() == ['skipped', 'failed'], st.to_string()
     st = pd.read_csv(tmp_path / 'status.csv').set_index('job').status
     assert st['teacher'] == 'skipped' and st['distill/regnetx_002-alignet'] == 'failed'
     f = load_json(job.run_dir / 'FAILED.json')
-    assert 'rank 1 of 2 failed' in f['message'] and 'ALIGN_NB_FAIL_RANK=1' in f['message'] and '=== rank 1 of 2' in f['message']
-    assert 'rank1.log' in f['message'] and not is_complete(job.run_dir)
+    assert 'rank 1 of 2 failed' in f['message'] and 'failing on purpose' in f['message'] and '=== rank 1 of 2' in f['message']
+    assert 'stdout.log' in f['message'] and not is_complete(job.run_dir)
     assert is_complete(d) and is_complete(t)  # the shared run is untouched
 
 

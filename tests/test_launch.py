@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from align_nb.core import AlignNbError, is_complete, load_json, save_npz
-from align_nb.launch import launch, extract_features_sharded, shard_status, torchrun_command, check_launch_options
+from align_nb.launch import launch, extract_features_sharded, rank_logs, shard_status, torchrun_command, check_launch_options
 
 dist_ok = torch.distributed.is_available() and torch.distributed.is_gloo_available()
 needs_gloo = pytest.mark.skipif(not dist_ok, reason='torch.distributed with gloo is not available')
@@ -43,7 +43,7 @@ def test_two_ranks_fill_one_store_equal_to_one_process_and_resume_skips_finished
     # deterministic row ranges: 22 rows in shards of 8 -> shards 0, 2 on rank 0 and shard 1 on rank 1
     assert m['ranks']['0']['result']['computed'] == [0, 2] and m['ranks']['1']['result']['computed'] == [1]
     for r in (0, 1):  # each rank's log is in the run folder
-        assert f'=== rank {r} of 2' in (tmp_path / 'run' / 'launch' / 'features' / f'rank{r}.log').read_text()
+        assert f'=== rank {r} of 2' in rank_logs(tmp_path / 'run' / 'launch' / 'features')[r]['log'].read_text()
     ref = _reference(tmp_path, arr, 4)
     store = np.load(tmp_path / 'store.npy', mmap_mode='r')
     assert store.shape == ref.shape and np.array_equal(store, ref)  # bit-identical to single-process extraction
@@ -66,12 +66,11 @@ def test_a_failing_rank_is_named_with_its_log_tail(tmp_path):
     with pytest.raises(AlignNbError) as e:
         launch('align_nb.launch:_echo', {'fail_on': 1}, tmp_path, name='echo', nproc_per_node=2)
     msg = str(e.value)
-    assert 'rank 1 of 2 failed' in msg and 'example failure' in msg and 'rank1.log' in msg and 'Traceback' in msg
     f = tmp_path / 'launch' / 'echo'
-    assert (f / 'rank1.error.json').is_file() and not is_complete(f)
-    # the environment hook fails a chosen rank before the task (used by the end-to-end failure test)
-    with pytest.raises(AlignNbError, match='rank 0 of 2 failed .*ALIGN_NB_FAIL_RANK'):
-        launch('align_nb.launch:_echo', {}, tmp_path, name='echo2', nproc_per_node=2, env={'ALIGN_NB_FAIL_RANK': '0'})
+    logs = rank_logs(f)
+    assert 'rank 1 of 2 failed' in msg and 'example failure' in msg and str(logs[1]['log']) in msg and 'Traceback' in msg
+    assert logs[1]['error'] is not None and logs[0]['error'] is None and not is_complete(f)  # torchrun's error file (@record) of rank 1 only
+    assert 'example failure' in logs[1]['error'].read_text()
 
 
 def test_sharded_store_single_process_resume_and_checks(tmp_path):

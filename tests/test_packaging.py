@@ -68,4 +68,4 @@ def test_wheel_contains_library_and_paper_notebooks(tmp_path):
     papers = {Path(n).name for n in names if n.startswith('align_nb/paper/') and n.endswith('.ipynb')}
     assert papers == {p.name for p in (ROOT / 'nbs' / 'paper').glob('*.ipynb')}
     ep = [n for n in names if n.endswith('entry_points.txt')]
-    assert ep and 'align-nb = align_nb.runner:main' in zipfile.ZipFile(whl).read(ep[0]).decode()
+    assert ep and 'align-nb = align_nb.cli:main' in zipfile.ZipFile(whl).read(ep[0]).decode()

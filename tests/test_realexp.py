@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from align_nb.core import AlignNbError, shared_data_dir, is_complete
 from align_nb.realexp import (stratified_half_split, mur92_split, mur92_strata, rdm_triplet_probs, rdm_choice_counts, human_rdm_targets,
-                              all_triplets, plan_real, cifar_weights_file)
+                              all_triplets, plan_real)
+from align_nb.study import cifar_weights_file
 from align_nb.fullscale import FullScaleConfig, dry_run, npz_shapes
 
 DATA = shared_data_dir()

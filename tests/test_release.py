@@ -114,7 +114,7 @@ def test_wholly_misordered_file_best_permutation(rel, tmp_path):
     assert r['ordering']['best_permutation'][2] == 0  # the claimed last image is stored first
 
 def test_cli_exit_codes_and_reorder(rel, broken, tmp_path):
-    cmd = [sys.executable, '-m', 'align_nb.runner', 'triplets', 'inspect']
+    cmd = [sys.executable, '-m', 'align_nb.cli', 'triplets', 'inspect']
     ok = subprocess.run(cmd + [str(rel['train']), '--images', str(SAMPLE), '--filenames', str(rel['root'] / R.TFDS_LIST_NAME)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.strip().splitlines()[-1].startswith('VERDICT: OK')
@@ -176,7 +176,7 @@ def test_real_distill_trains_from_the_release_with_the_monitor(rel, tmp_path):
 def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
     "The generator writes the official name; the official loader's reading (indices into the named list) gives our filenames."
     from align_nb.teacher import Teacher
-    from align_nb.realexp import make_alignet_triplets
+    from align_nb.study import make_alignet_triplets
     feats = rel['feats'].astype(np.float64); ids = list(rel['tfds'][::-1])  # a pool in another order than the tfds list
     tfds = rel['root'] / R.TFDS_LIST_NAME if with_tfds else None
     info = make_alignet_triplets(Teacher.identity(feats), feats, ids, tmp_path / 'run', 300, 50, 'cluster_border', 5, release_root=tmp_path / 'rel',
@@ -203,7 +203,7 @@ def test_fullscale_study_trains_from_the_release_end_to_end(rel, tmp_path):
     "`align-nb fullscale` with alignet_release_dir: the teacher run generates no triplets, the student trains from the released files, the evaluation runs."
     import importlib.util
     from align_nb.core import load_json, is_complete
-    from align_nb.runner import main
+    from align_nb.cli import main
     spec = importlib.util.spec_from_file_location('tfs', Path(__file__).parent / 'test_fullscale.py'); tfs = importlib.util.module_from_spec(spec); spec.loader.exec_module(tfs)
     cfg = tfs.make_fullscale_inputs(tmp_path / 'in')
     cfg.alignet_release_dir = str(rel['root']); cfg.alignet_release_filenames = str(rel['root'] / R.TFDS_LIST_NAME); cfg.variants = ('alignet',)

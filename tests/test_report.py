@@ -197,7 +197,8 @@ def _toy_images(folder, n, rng):
     return cols
 
 def test_evaluate_model_on_a_user_spec_matches_independent_scores(tmp_path):
-    from align_nb.report import evaluate_model, pixel_model
+    from align_nb.report import evaluate_model
+    from align_nb.backbones import pixel_model
     from align_nb.features import extract_features
     from align_nb.backbones import make_transform
     from align_nb.evaluate import rsa_report
@@ -252,7 +253,8 @@ def test_things_builtin_skips_image_models_and_scores_an_embedding(shared_data):
     assert abs(t.score[0] - acc) < 0.01 and 0.6 < acc < 0.67
 
 def test_cli_report_and_paper_notebook(tmp_path):
-    from align_nb.runner import main, run_notebook
+    from align_nb.runner import run_notebook
+    from align_nb.cli import main
     assert main(['report', 'pixels', '--data', 'toyworld', '--baselines', '--n-boot', '20', '--run-dir', str(tmp_path / 'cli')]) == 0
     t = pd.read_csv(tmp_path / 'cli' / 'report.csv')
     assert set(t.dataset) == {'toyworld-things', 'toyworld-levels', 'toyworld-rdm'} and t.score.notna().all()
@@ -266,7 +268,8 @@ def test_package_level_evaluate_model():
     assert align_nb.evaluate_model is align_nb.report.evaluate_model
 
 def test_spec_with_named_items_in_a_zip_and_votes_per_choice(tmp_path):
-    from align_nb.report import evaluate_model, pixel_model
+    from align_nb.report import evaluate_model
+    from align_nb.backbones import pixel_model
     from align_nb.features import extract_features
     from align_nb.backbones import make_transform
     rng = np.random.default_rng(7)

@@ -3,7 +3,8 @@ import json
 from pathlib import Path
 import nbformat, pytest
 from align_nb.core import AlignNbError, is_complete, load_json
-from align_nb.runner import Job, _demo_notebook, main, notebook_parameters, run_jobs, run_notebook, run_status
+from align_nb.runner import Job, demo_notebook, notebook_parameters, run_jobs, run_notebook, run_status
+from align_nb.cli import main
 
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
     nb = nbformat.v4.new_notebook(); nb.cells = [nbformat.v4.new_code_cell('x = 1')]
@@ -13,13 +14,13 @@ def test_notebook_without_parameters_cell_is_refused(tmp_path):
     assert not (tmp_path / 'run').exists()
 
 def test_unknown_parameter_is_refused_and_nothing_is_written(tmp_path):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     with pytest.raises(AlignNbError, match=r"unknown parameter\(s\) \['y'\]"):
         run_notebook(str(nb), tmp_path / 'run', {'y': 1})
     assert not (tmp_path / 'run').exists()
 
 def test_run_writes_notebook_params_provenance_metrics_and_completion(tmp_path):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     r = run_notebook(str(nb), tmp_path / 'run', {'x': 21})
     assert r['status'] == 'complete'
     d = tmp_path / 'run'
@@ -32,7 +33,7 @@ def test_run_writes_notebook_params_provenance_metrics_and_completion(tmp_path):
     assert is_complete(d) and not (d / '.notebook.running.ipynb').exists()
 
 def test_complete_runs_are_skipped_and_force_reruns(tmp_path):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     run_notebook(str(nb), tmp_path / 'run', {'x': 1})
     assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'skipped'
     assert load_json(tmp_path / 'run/metrics.json') == {'y': 2}
@@ -40,7 +41,7 @@ def test_complete_runs_are_skipped_and_force_reruns(tmp_path):
     assert load_json(tmp_path / 'run/metrics.json') == {'y': 2}
 
 def test_complete_run_with_other_parameters_runs_again(tmp_path, capsys):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     run_notebook(str(nb), tmp_path / 'run', {'x': 1})
     assert run_notebook(str(nb), tmp_path / 'run', {'x': 2})['status'] == 'complete'
     assert load_json(tmp_path / 'run/metrics.json') == {'y': 4} and load_json(tmp_path / 'run/params.json')['parameters']['x'] == 2
@@ -48,8 +49,8 @@ def test_complete_run_with_other_parameters_runs_again(tmp_path, capsys):
     assert run_notebook(str(nb), tmp_path / 'run', {'x': 2})['status'] == 'skipped'
 
 def test_failure_is_recorded_dependents_blocked_and_completed_runs_kept(tmp_path):
-    ok = _demo_notebook(tmp_path / 'ok.ipynb')
-    bad = _demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'broken {x}')")
+    ok = demo_notebook(tmp_path / 'ok.ipynb')
+    bad = demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'broken {x}')")
     jobs = [Job('a', str(ok), tmp_path / 'a', {'x': 1}), Job('b', str(bad), tmp_path / 'b', {'x': 7}),
             Job('c', str(ok), tmp_path / 'c', {'x': 3}, depends=['b']), Job('d', str(ok), tmp_path / 'd', {'x': 4})]
     st = run_jobs(jobs, status_file=tmp_path / 'status.csv', verbose=False)
@@ -60,7 +61,7 @@ def test_failure_is_recorded_dependents_blocked_and_completed_runs_kept(tmp_path
     assert not (tmp_path / 'c').exists()
     assert is_complete(tmp_path / 'a') and is_complete(tmp_path / 'd')
     # fix the notebook: a rerun skips the complete ones and completes the rest
-    _demo_notebook(tmp_path / 'bad.ipynb')
+    demo_notebook(tmp_path / 'bad.ipynb')
     st2 = run_jobs(jobs, verbose=False)
     assert list(st2.status) == ['skipped', 'complete', 'complete', 'skipped']
     assert not (tmp_path / 'b/FAILED.json').exists() and not (tmp_path / 'b/notebook.failed.ipynb').exists()
@@ -68,13 +69,13 @@ def test_failure_is_recorded_dependents_blocked_and_completed_runs_kept(tmp_path
     assert set(s.status) == {'complete'} and len(s) == 4
 
 def test_notebook_that_writes_no_metrics_is_not_complete(tmp_path):
-    nb = _demo_notebook(tmp_path / 'silent.ipynb', 'pass')
+    nb = demo_notebook(tmp_path / 'silent.ipynb', 'pass')
     r = run_notebook(str(nb), tmp_path / 'run', {})
     assert r['status'] == 'failed' and 'metrics.json' in r['error']
     assert not is_complete(tmp_path / 'run')
 
 def test_cli_run_and_status(tmp_path, capsys):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     assert main(['run', str(nb), str(tmp_path / 'r'), '-p', 'x=5']) == 0
     assert load_json(tmp_path / 'r/metrics.json') == {'y': 10}
     assert main(['status', str(tmp_path)]) == 0
@@ -93,7 +94,7 @@ def test_plans_pass_absolute_paths_because_notebooks_run_in_their_own_folders(tm
 def test_run_made_with_other_threads_or_code_runs_again_from_an_empty_folder(tmp_path, monkeypatch, capsys):
     from align_nb.runner import run_signature
     monkeypatch.setenv('ALIGN_NB_THREADS', '1')
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     run_notebook(str(nb), tmp_path / 'run', {'x': 1})
     sig = load_json(tmp_path / 'run/params.json')['signature']
     assert sig == run_signature(nb) and sig['threads'] == 1 and len(sig['code']) == 64
@@ -104,7 +105,7 @@ def test_run_made_with_other_threads_or_code_runs_again_from_an_empty_folder(tmp
     assert 'other CPU thread setting (1 -> 2)' in capsys.readouterr().out and not (tmp_path / 'run' / 'leftover.txt').exists()
     assert load_json(tmp_path / 'run/params.json')['signature']['threads'] == 2
     assert load_json(tmp_path / 'run/params.json')['provenance']['threads']['setting'] == 2
-    _demo_notebook(tmp_path / 'demo.ipynb', "from align_nb.core import save_json\nsave_json(f'{run_dir}/metrics.json', {'y': -x})")
+    demo_notebook(tmp_path / 'demo.ipynb', "from align_nb.core import save_json\nsave_json(f'{run_dir}/metrics.json', {'y': -x})")
     assert run_notebook(str(nb), tmp_path / 'run', {'x': 1})['status'] == 'complete'
     assert 'other code' in capsys.readouterr().out and load_json(tmp_path / 'run/metrics.json') == {'y': -1}
     from align_nb.core import set_threads; set_threads(1)
@@ -117,7 +118,7 @@ def test_importing_the_runner_imports_no_study():
     assert r.returncode == 0, r.stdout + r.stderr
 
 def test_unknown_plan_names_the_known_ones(capsys):
-    from align_nb.runner import get_plan
+    from align_nb.cli import get_plan
     with pytest.raises(AlignNbError, match=r"unknown plan 'mian' \(did you mean 'main'\?\); known plans: \['fullscale', 'main', 'real'"):
         get_plan('mian')
     assert main(['mian']) == 2
@@ -132,14 +133,14 @@ def _write_study(tmp_path, monkeypatch, module, plan_name, help, signature, jobs
     monkeypatch.syspath_prepend(str(tmp_path))
 
 def test_a_user_study_registers_its_plan_and_runs_through_the_cli(tmp_path, monkeypatch, capsys):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     _write_study(tmp_path, monkeypatch, 'my_study', 'mine', 'a study of my own', "runs_dir=None, extra=None",
                  f"[Job('one', {str(nb)!r}, Path(runs_dir) / 'my' / 'one', {{'x': (extra or {{}}).get('x', 3)}})]")
     assert main(['--plan-module', 'my_study', 'mine', '--runs-dir', str(tmp_path / 'runs'), '-p', 'x=4']) == 0
     assert load_json(tmp_path / 'runs/my/one/metrics.json') == {'y': 8}
     assert (tmp_path / 'runs/mine/status.csv').is_file()
-    from align_nb.runner import _registry
-    _registry().pop('mine')
+    from align_nb.runner import plan_registry
+    plan_registry().pop('mine')
     assert main(['--plan-module', 'no_such_study_module', 'mine']) == 2
     assert "plan module 'no_such_study_module': no such module" in capsys.readouterr().err
 
@@ -151,9 +152,9 @@ def _times(st, name):
     return float(r.started_unix_s), float(r.ended_unix_s)
 
 def test_a_failed_job_next_to_a_running_one(tmp_path):
-    slow = _demo_notebook(tmp_path / 'slow.ipynb', _SLEEP_THEN_METRICS)
-    bad = _demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'broken {x}')")
-    ok = _demo_notebook(tmp_path / 'ok.ipynb')
+    slow = demo_notebook(tmp_path / 'slow.ipynb', _SLEEP_THEN_METRICS)
+    bad = demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'broken {x}')")
+    ok = demo_notebook(tmp_path / 'ok.ipynb')
     jobs = [Job('slow', str(slow), tmp_path / 'slow', {'x': 4}), Job('bad', str(bad), tmp_path / 'bad', {'x': 7}),
             Job('after_bad', str(ok), tmp_path / 'after_bad', {'x': 1}, depends=['bad']),
             Job('after_after', str(ok), tmp_path / 'after_after', {'x': 2}, depends=['after_bad'])]
@@ -172,7 +173,7 @@ def test_a_failed_job_next_to_a_running_one(tmp_path):
     csv = pd.read_csv(tmp_path / 'status.csv')
     assert list(csv.status) == ['complete', 'failed', 'blocked', 'blocked'] and csv.error[2] == "dependency failed: ['bad']"
     # a rerun (the notebook fixed) runs only the failed job and the blocked ones
-    _demo_notebook(tmp_path / 'bad.ipynb')
+    demo_notebook(tmp_path / 'bad.ipynb')
     st2 = run_jobs(jobs, verbose=False, workers=2)
     assert list(st2.status) == ['skipped', 'complete', 'complete', 'complete']
     assert not (tmp_path / 'bad/FAILED.json').exists() and load_json(tmp_path / 'after_after/metrics.json') == {'y': 4}
@@ -183,7 +184,7 @@ def test_two_independent_jobs_run_at_the_same_time(tmp_path):
             "(here / f'{x}.started').write_text('')\nother = here / f'{1 - x}.started'\nt0 = time.time()\n"
             "while not other.exists():\n    assert time.time() - t0 < 240, 'the other job never started while this one ran'\n    time.sleep(0.05)\n"
             "save_json(f'{run_dir}/metrics.json', {'y': x})")
-    nb = _demo_notebook(tmp_path / 'meet.ipynb', body)
+    nb = demo_notebook(tmp_path / 'meet.ipynb', body)
     jobs = [Job('zero', str(nb), tmp_path / 'runs' / 'zero', {'x': 0}), Job('one', str(nb), tmp_path / 'runs' / 'one', {'x': 1})]
     st = run_jobs(jobs, verbose=False, workers=2)
     assert list(st.status) == ['complete', 'complete'], st.to_dict('records')
@@ -191,7 +192,7 @@ def test_two_independent_jobs_run_at_the_same_time(tmp_path):
     assert max(a0, b0) < min(a1, b1)  # the recorded intervals overlap
 
 def test_the_longest_chain_starts_first(tmp_path):
-    nb = _demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
+    nb = demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
     jobs = [Job('a', str(nb), tmp_path / 'a', {'x': 1}, cost=1), Job('b', str(nb), tmp_path / 'b', {'x': 1}, cost=1),
             Job('c', str(nb), tmp_path / 'c', {'x': 1}, cost=1), Job('d', str(nb), tmp_path / 'd', {'x': 1}, depends=['c'], cost=50)]
     st = run_jobs(jobs, verbose=False, workers=2)
@@ -201,15 +202,15 @@ def test_the_longest_chain_starts_first(tmp_path):
     assert t['b'][0] >= min(t['a'][1], t['c'][1])
 
 def test_the_cli_exits_1_when_a_job_of_the_plan_fails_and_its_dependents_are_blocked(tmp_path, monkeypatch, capsys):
-    ok = _demo_notebook(tmp_path / 'ok.ipynb')
-    bad = _demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'job input x={x} is not usable')")
+    ok = demo_notebook(tmp_path / 'ok.ipynb')
+    bad = demo_notebook(tmp_path / 'bad.ipynb', "raise ValueError(f'job input x={x} is not usable')")
     _write_study(tmp_path, monkeypatch, 'failing_study', 'failing', 'one job fails', "runs_dir=None",
                  f"[Job('good', {str(ok)!r}, Path(runs_dir) / 'good', {{'x': 1}}), Job('bad', {str(bad)!r}, Path(runs_dir) / 'bad', {{'x': 2}}),"
                  f" Job('after', {str(ok)!r}, Path(runs_dir) / 'after', {{'x': 3}}, depends=['bad'])]")
     try: rc = main(['--plan-module', 'failing_study', 'failing', '--runs-dir', str(tmp_path / 'runs'), '--jobs', '2'])
     finally:
-        from align_nb.runner import _registry
-        _registry().pop('failing')
+        from align_nb.runner import plan_registry
+        plan_registry().pop('failing')
     assert rc == 1
     import pandas as pd
     st = pd.read_csv(tmp_path / 'runs/failing/status.csv').set_index('job').status
@@ -217,7 +218,7 @@ def test_the_cli_exits_1_when_a_job_of_the_plan_fails_and_its_dependents_are_blo
     assert 'job input x=2 is not usable' in load_json(tmp_path / 'runs/bad/FAILED.json')['message']
 
 def test_jobs_1_runs_one_after_another_in_plan_order(tmp_path, monkeypatch):
-    nb = _demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
+    nb = demo_notebook(tmp_path / 'sleep.ipynb', _SLEEP_THEN_METRICS)
     _write_study(tmp_path, monkeypatch, 'seq_study', 'seq', 'three independent jobs', "runs_dir=None",
                  f"[Job(n, {str(nb)!r}, Path(runs_dir) / n, {{'x': 0}}, cost=c) for n, c in (('a', 1), ('b', 9), ('c', 50))]")
     assert main(['--plan-module', 'seq_study', 'seq', '--runs-dir', str(tmp_path / 'runs'), '--jobs', '1']) == 0
@@ -226,14 +227,14 @@ def test_jobs_1_runs_one_after_another_in_plan_order(tmp_path, monkeypatch):
     assert list(st.job) == ['a', 'b', 'c'] and set(st.status) == {'complete'}
     s, e = list(st.started_unix_s), list(st.ended_unix_s)
     assert s[0] < e[0] <= s[1] < e[1] <= s[2] < e[2]  # plan order, one at a time (the costs would put c first in parallel)
-    from align_nb.runner import _registry
-    _registry().pop('seq')
+    from align_nb.runner import plan_registry
+    plan_registry().pop('seq')
 
 def test_a_worker_that_dies_is_recorded_as_a_failure_and_its_lock_is_taken_over(tmp_path):
     # the notebook kills the worker process that runs it (the process that started its kernel, JPY_PARENT_PID: the kernel's
     # parent for a cold kernel, its launcher's parent for a warm one): no result comes back
-    killer = _demo_notebook(tmp_path / 'kill.ipynb', "import os, signal, time\nos.kill(int(os.environ['JPY_PARENT_PID']), signal.SIGKILL)\ntime.sleep(30)")
-    ok = _demo_notebook(tmp_path / 'ok.ipynb')
+    killer = demo_notebook(tmp_path / 'kill.ipynb', "import os, signal, time\nos.kill(int(os.environ['JPY_PARENT_PID']), signal.SIGKILL)\ntime.sleep(30)")
+    ok = demo_notebook(tmp_path / 'ok.ipynb')
     jobs = [Job('dies', str(killer), tmp_path / 'dies', {'x': 1}), Job('after', str(ok), tmp_path / 'after', {'x': 1}, depends=['dies']),
             Job('other', str(ok), tmp_path / 'other', {'x': 3})]
     st = run_jobs(jobs, verbose=False, workers=2)
@@ -253,7 +254,7 @@ def test_the_toyworld_plan_starts_its_teacher_first_and_figures_last(tmp_path):
     assert jobs[-1].name == 'figures' and jobs[-1].always  # always-jobs start after every earlier job has ended
 
 def test_bad_worker_counts_are_refused(tmp_path, capsys):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     with pytest.raises(AlignNbError, match='workers must be an integer >= 1, got 0'):
         run_jobs([Job('a', str(nb), tmp_path / 'a')], workers=0)
     assert not (tmp_path / 'a').exists()

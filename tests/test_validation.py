@@ -7,8 +7,9 @@ import pytest
 
 from align_nb.core import AlignNbError, check_fields, is_complete, load_json
 from align_nb.fullscale import FullScaleConfig, dry_run
-from align_nb.runner import (LOCK_FILE, Job, _demo_notebook, check_parameters, main, paper_notebook, release_lock, run_jobs,
-                             run_notebook, try_lock)
+from align_nb.core import file_lock
+from align_nb.runner import (LOCK_NAME, Job, demo_notebook, check_parameters, folder_busy, paper_notebook, run_jobs, run_notebook)
+from align_nb.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,7 +97,7 @@ def test_cli_main_unknown_or_badly_typed_parameter_fails_up_front(tmp_path, caps
 
 
 def test_cli_run_bad_parameter(tmp_path, capsys):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     assert main(['run', str(nb), str(tmp_path / 'r'), '-p', 'x=abc']) == 2
     assert "parameter x: expected an integer (int) like its default 1, got str 'abc'" in capsys.readouterr().err
     assert main(['run', str(nb), str(tmp_path / 'r'), '-p', 'y=1']) == 2
@@ -105,21 +106,20 @@ def test_cli_run_bad_parameter(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- one runner per job
-def test_lock_held_skipped_and_stale_taken_over(tmp_path, capsys):
-    nb = _demo_notebook(tmp_path / 'demo.ipynb')
+def test_lock_held_skipped_and_a_dead_holders_lock_is_free(tmp_path, capsys):
+    nb = demo_notebook(tmp_path / 'demo.ipynb')
     d = tmp_path / 'run'
     # a lock held by a live process (this one, as if another runner): skip says so and does nothing
-    assert try_lock(d) == (True, None)
+    with file_lock(d / LOCK_NAME, 'run folder'):
+        assert folder_busy(d)
+        r = run_notebook(str(nb), d, {'x': 1}, on_locked='skip')
+        assert r['status'] == 'locked' and f'pid {os.getpid()}' in r['reason'] and not is_complete(d)
+        assert 'skipping it' in capsys.readouterr().out
+    # a lock file left by a dead process (its OS lock ended with it): nothing blocks the next runner
+    (d / (LOCK_NAME + '.lock')).write_text(json.dumps({'pid': 2 ** 22 + 7, 'host': os.uname().nodename, 'since_utc': 'then'}))
+    assert not folder_busy(d)
     r = run_notebook(str(nb), d, {'x': 1}, on_locked='skip')
-    assert r['status'] == 'locked' and f'pid {os.getpid()}' in r['reason'] and not is_complete(d)
-    assert 'skipping it' in capsys.readouterr().out
-    release_lock(d)
-    # a lock left by a dead process: reported and taken over
-    info = json.loads(json.dumps({'pid': 2 ** 22 + 7, 'host': os.uname().nodename, 'proc_start': 1, 'started_utc': 'then'}))
-    (d / LOCK_FILE).write_text(json.dumps(info))
-    r = run_notebook(str(nb), d, {'x': 1}, on_locked='skip')
-    assert r['status'] == 'complete' and not (d / LOCK_FILE).exists()
-    assert 'taking over a stale lock' in capsys.readouterr().err
+    assert r['status'] == 'complete' and not folder_busy(d)
 
 
 RUNNER = textwrap.dedent("""
@@ -140,7 +140,7 @@ def test_two_runners_started_together_do_each_job_once(tmp_path, mode):
     body = ("import time, os\nfrom align_nb.core import save_json\n"
             "with open(os.path.join(os.path.dirname(run_dir), 'log.txt'), 'a') as f: f.write(os.path.basename(run_dir) + '\\n')\n"
             "time.sleep(3)\nsave_json(f'{run_dir}/metrics.json', {'y': x})")
-    nb = _demo_notebook(tmp_path / 'slow.ipynb', body)
+    nb = demo_notebook(tmp_path / 'slow.ipynb', body)
     root = tmp_path / 'runs'
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
     procs = [subprocess.Popen([sys.executable, '-c', RUNNER, str(nb), str(root), mode], stdout=subprocess.PIPE,
@@ -149,7 +149,7 @@ def test_two_runners_started_together_do_each_job_once(tmp_path, mode):
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     log = (root / 'log.txt').read_text().split()
     assert sorted(log) == ['a', 'b', 'c', 'd'], log  # every job ran exactly once
-    for n in 'abcd': assert is_complete(root / n) and not (root / n / LOCK_FILE).exists()
+    for n in 'abcd': assert is_complete(root / n) and not folder_busy(root / n)
     st = [json.loads(o[0].split('STATUS ', 1)[1]) for o in outs]
     both = ''.join(o[0] for o in outs)
     for j in 'abcd':  # one runner ran it; the other skipped it (found it complete, or locked in 'skip' mode)
