@@ -36,6 +36,36 @@ def test_make_readme_refuses_a_code_cell(tmp_path):
     with pytest.raises(SystemExit, match='cell .* is a code cell'): make_readme.readme_text(p)
 
 
+def test_readme_is_short_and_links_the_guides():
+    readme = (ROOT / 'README.md').read_text()
+    assert len(readme.splitlines()) <= 150
+    assert '![' in readme and 'figures/levels_accuracy.png' in readme and 'figures/levels_paired.csv' in readme
+    for _, name in docs_site.GUIDES:
+        assert f'(docs/{name}' in readme and (ROOT / 'docs' / name).exists(), name
+
+
+def test_docs_read_as_a_product_not_a_diary():
+    "No work-session or issue-number wording in the README, the guides, the bench notes, SECURITY.md or CONTRIBUTING.md."
+    import re
+    files = [ROOT / 'README.md', ROOT / 'bench' / 'README.md', ROOT / 'SECURITY.md', ROOT / 'CONTRIBUTING.md',
+             *sorted((ROOT / 'docs').glob('*.md'))]
+    pat = re.compile(r'\b(session \d+|sessions? of work|issue \d+|issue #\d+|rounds? of work)\b', re.I)
+    bad = [(f.name, i + 1, line.strip()) for f in files for i, line in enumerate(f.read_text().splitlines()) if pat.search(line)]
+    assert not bad, bad
+    assert 'example.org' not in (ROOT / 'SECURITY.md').read_text()
+
+
+def test_site_links_rewrites_repository_links_and_refuses_unknown_files():
+    md = '[g](train-alignet.md#x) ![f](../figures/levels_accuracy.png) [s](../SECURITY.md) [n](../nbs/05_evaluate.ipynb)'
+    assert docs_site.site_links(md, 'docs/full-scale.md') == \
+        '[g](train-alignet.md#x) ![f](figures/levels_accuracy.png) [s](security.md) [n](library/05_evaluate.md)'
+    assert docs_site.site_links('[r](docs/reproducibility.md) [b](bench/README.md)', 'README.md') == \
+        '[r](reproducibility.md) [b](benchmarks.md)'
+    assert docs_site.site_links('```\n[x](nowhere.md)\n```', 'README.md') == '```\n[x](nowhere.md)\n```'  # code stays
+    with pytest.raises(docs_site.DocsError, match='nowhere.md'):
+        docs_site.site_links('[x](nowhere.md)', 'README.md')
+
+
 def test_library_page_documents_signatures_with_docments():
     md = docs_site.library_page(ROOT / 'nbs' / '01_data.ipynb')
     assert md.startswith('# data')
@@ -76,6 +106,9 @@ def test_site_builds_strictly_with_every_page(built_site):
     site, pages = built_site
     lib = sorted(p.stem for p in (ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
     assert {'index.html', 'figures.html', 'about.html'} <= set(pages)
+    guides = [name for _, name in docs_site.GUIDES]
+    assert {str(Path(n).with_suffix('.html')) for n in guides} <= set(pages)      # the task guides
+    assert {str(Path(pg).with_suffix('.html')) for _, _, pg in docs_site.PROJECT_FILES} <= set(pages)
     assert sorted(Path(p).stem for p in pages if p.startswith('library/')) == lib
     papers = docs_site.find_papers()
     for _, nb, _, _ in papers:   # every paper notebook is a page, at its repository path

@@ -8,14 +8,21 @@
 `bash scripts/docs.sh [serve]` calls this. Pages:
 
 * `index.md`: `nbs/index.ipynb` (the README's source), as markdown;
-* `library/NN_name.md`: each library notebook `nbs/NN_*.ipynb`: its prose, the signature, docstring and documented
+* the guides, grouped by task (`GUIDES`: getting started, evaluating any model, training AligNet, full scale,
+  reproducibility), from `docs/*.md`;
+* `library/NN_name.md` (the API reference): each library notebook `nbs/NN_*.ipynb`: its prose, the signature, docstring and documented
   arguments (fastcore docments) of every public function and class it exports, generated from the library itself
   (library notebooks ship without outputs), with the exported source folded below, and its examples as code;
 * the executed paper notebooks (`figures/papers/`, `figures/real/papers/`, at the same paths in the site), rendered with
   their outputs by mkdocs-jupyter; without executed papers, the paper notebooks of `nbs/paper/` as source (marked so);
   `--papers-from DIR` takes them from run folders instead (`papers/...` in the site);
 * `figures.md`: every figure of `figures/` and `figures/real/` with the CSV behind it and the results tables;
+* the project's own files (`PROJECT_FILES`: `CHANGELOG.md`, `bench/README.md`, `SECURITY.md`, `CONTRIBUTING.md`);
 * `about.md` (from `docs/about.md`): how the site is made and why with these tools.
+
+Links between these sources are written as they work in the repository (`docs/train-alignet.md` from the README,
+`../SECURITY.md` from a guide, `figures/x.png`, `nbs/05_evaluate.ipynb`) and rewritten to the site's pages
+(`site_links`); a link to a repository file the site does not have is an error naming the page and the link.
 
 `build` fails on any mkdocs warning (`strict`, with the link `validation` of `mkdocs.yml`) and, after the build, on any
 relative link or image in the built HTML (markdown and notebook pages alike) that points at no file of the site.
@@ -27,6 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tools'))
 SRC, SITE = ROOT / 'site_src', ROOT / 'site'
 PAPER_DIRS = (('Toyworld main job', ROOT / 'figures' / 'papers'), ('Real-data demo', ROOT / 'figures' / 'real' / 'papers'))
+# the guides, grouped by task, in navigation order: (title, file in docs/)
+GUIDES = (('Getting started', 'getting-started.md'), ('Evaluate any model on any human data', 'evaluate-any-model.md'),
+          ('Train AligNet', 'train-alignet.md'), ('Full scale on GPUs', 'full-scale.md'), ('Reproducibility', 'reproducibility.md'))
+# files of the repository shown as site pages: (title, repository path, site page)
+PROJECT_FILES = (('Changelog', 'CHANGELOG.md', 'changelog.md'), ('Benchmarks', 'bench/README.md', 'benchmarks.md'),
+                 ('Security', 'SECURITY.md', 'security.md'), ('Contributing', 'CONTRIBUTING.md', 'contributing.md'))
 
 
 class DocsError(Exception):
@@ -234,15 +247,22 @@ def write_sources(out=SRC, papers_from=None):
     from make_readme import readme_text, HEADER
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out / 'index.md').write_text(readme_text()[len(HEADER):])
+    (out / 'index.md').write_text(site_links(readme_text()[len(HEADER):], 'README.md'))
     nav = [{'Home': 'index.md'}]
+    guides = []
+    for title, name in GUIDES:
+        src = ROOT / 'docs' / name
+        if src.exists():
+            (out / name).write_text(site_links(src.read_text(), f'docs/{name}'))
+            guides.append({title: name})
+    if guides: nav.append({'Guides': guides})
     lib = []
     for nb in sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb')):
         page = Path('library') / (nb.stem + '.md')
         (out / page).parent.mkdir(exist_ok=True)
         (out / page).write_text(library_page(nb))
         lib.append({f'{nb.stem[:2]} {nb.stem[3:]}': page.as_posix()})
-    nav.append({'Library': lib})
+    nav.append({'API reference': lib})
     papers, sections = find_papers(papers_from), {}
     for section, nb_path, rel, executed in papers:
         nb = json.loads(nb_path.read_text())
@@ -259,11 +279,52 @@ def write_sources(out=SRC, papers_from=None):
         sections.setdefault(section, []).append({label: page.as_posix()})
     nav.append({'Papers': [{k: v} for k, v in sections.items()]})
     nav.append({'Figures': write_figures(out)})
+    project = []
+    for title, rel, page in PROJECT_FILES:
+        if (ROOT / rel).exists():
+            (out / page).write_text(site_links((ROOT / rel).read_text(), rel))
+            project.append({title: page})
+    if project: nav.append({'Project': project})
     about = ROOT / 'docs' / 'about.md'
     if about.exists():
-        shutil.copy(about, out / 'about.md')
+        (out / 'about.md').write_text(site_links(about.read_text(), 'docs/about.md'))
         nav.append({'About this site': 'about.md'})
     return nav
+
+
+def _site_page(repo_path):
+    "The site page (or file) showing the repository file `repo_path`; None when the site has none."
+    repo_path = repo_path.strip('/')
+    pages = {f'docs/{name}': name for _, name in GUIDES}
+    pages.update({rel: page for _, rel, page in PROJECT_FILES})
+    pages.update({'README.md': 'index.md', 'nbs/index.ipynb': 'index.md', 'docs/about.md': 'about.md'})
+    if repo_path in pages: return pages[repo_path]
+    if re.fullmatch(r'nbs/\d\d_\w+\.ipynb', repo_path): return f'library/{Path(repo_path).stem}.md'
+    if repo_path.startswith('figures/') and (ROOT / repo_path).is_file(): return repo_path
+    return None
+
+
+_LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')
+
+
+def site_links(md, repo_path):
+    "Markdown of the repository file `repo_path` with its relative links rewritten to the site's pages (all at the root)."
+    import posixpath
+    def fix(m):
+        target = m[2]
+        u = urllib.parse.urlsplit(target)
+        if u.scheme or u.netloc or target.startswith(('#', 'mailto:')): return m[0]
+        path, _, anchor = target.partition('#')
+        page = _site_page(posixpath.normpath(posixpath.join(posixpath.dirname(repo_path), urllib.parse.unquote(path))))
+        if page is None:
+            raise DocsError(f'{repo_path}: the link {target!r} points at a repository file the site does not show '
+                            f'(link to a guide, a figure, a library notebook or one of {[r for _, r, _ in PROJECT_FILES]})')
+        return m[1] + page + ('#' + anchor if anchor else '') + m[3]
+    out, fence = [], False
+    for line in md.split('\n'):   # links in fenced code blocks stay as they are
+        if line.lstrip().startswith('```'): fence = not fence
+        out.append(line if fence else _LINK.sub(fix, line))
+    return '\n'.join(out)
 
 
 def write_figures(out):
