@@ -113,6 +113,10 @@ def test_paper_notebooks_have_one_parameters_cell_with_run_dir():
     for nb in nbs:
         assert 'run_dir' in notebook_parameters(nb), nb
 
+# the tests of the wheel run in one xdist worker, one after another: the wheel is built once, and two builds never write
+# the checkout's build/ and align_nb.egg-info at the same time (test_packaging.py is one of conftest's SPLIT_FILES)
+WHEEL_GROUP = pytest.mark.xdist_group('wheel')
+
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
     "align_nb's wheel, built from this checkout (no dependencies, no build isolation: offline)."
@@ -122,6 +126,7 @@ def wheel(tmp_path_factory):
     assert out.returncode == 0, out.stderr[-2000:]
     return next(d.glob('align_nb-*.whl'))
 
+@WHEEL_GROUP
 def test_wheel_contains_library_and_paper_notebooks(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert 'align_nb/core.py' in names and 'align_nb/runner.py' in names
@@ -130,6 +135,7 @@ def test_wheel_contains_library_and_paper_notebooks(wheel):
     ep = [n for n in names if n.endswith('entry_points.txt')]
     assert ep and 'align-nb = align_nb.runner:main' in zipfile.ZipFile(wheel).read(ep[0]).decode()
 
+@WHEEL_GROUP
 def test_wheel_declares_the_settings_ini_ranges(wheel):
     req, dev = _settings()
     meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith('.dist-info/METADATA'))
@@ -140,6 +146,7 @@ def test_wheel_declares_the_settings_ini_ranges(wheel):
     extra = {canonicalize_name(d.name): d.specifier for d in deps if d.marker is not None and d.marker.evaluate({'extra': 'dev'})}
     assert extra == {canonicalize_name(Requirement(r).name): Requirement(r).specifier for r in dev}
 
+@WHEEL_GROUP
 @pytest.mark.e2e
 def test_wheel_installs_beside_the_tested_stack_without_replacing_it(wheel, tmp_path):
     "pip, asked to install the wheel into this environment (the constraints.txt stack: torch ...), would install align_nb only."
