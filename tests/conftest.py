@@ -179,6 +179,7 @@ class _GroupIds:
 
 def pytest_configure(config):
     config.pluginmanager.register(_GroupIds(), 'align_nb_xdist_group_ids')
+    config.addinivalue_line('markers', 'e2e: runs the installed tools end to end in subprocesses (pip, builds)')
 
 
 def _suffix_groups(config, items):
