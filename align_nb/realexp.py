@@ -59,7 +59,7 @@ def mur92_split(mur, # a `realdata.Mur92`
     "Training and held-out halves of the 92 images (stratified by category flags, seeded): `(train_idx, test_idx)`."
     return stratified_half_split(mur92_strata(mur), seed)
 
-# %% ../nbs/13_realexp.ipynb #1e2fa1f6
+# %% ../nbs/13_realexp.ipynb #d7b0fde9
 def _pairs(items):
     it = np.asarray(items)
     if it.ndim != 2 or it.shape[1] != 3: raise AlignNbError(f'triplets must have shape (n, 3), got {it.shape}')
@@ -110,11 +110,11 @@ def human_rdm_targets(rdms, # (subjects, n, n) individual human RDMs
                       items # (m, 3) triplets among the training images
                      ) -> dict:
     "Soft teacher targets from the mean RDM, with the temperature fitted to the individual participants' choices."
-    from align_nb.teacher import calibrate_temperature
+    from align_nb.evaluate import fit_temperature
     R = np.asarray(rdms, np.float64)
     counts = rdm_choice_counts(R, items)
     sims = -rdm_pair_distances(R.mean(0), items)
-    T = calibrate_temperature(sims, probs=counts / counts.sum(1, keepdims=True), weights=counts.sum(1))
+    T = fit_temperature(sims, counts / counts.sum(1, keepdims=True), weights=counts.sum(1), per_triplet=True, xatol=1e-6)
     probs = rdm_triplet_probs(R.mean(0), items, T)
     return {'items': np.asarray(items, np.int64), 'probs': probs, 'odd': 2 - probs.argmax(1), 'temperature': T, 'counts': counts}
 
