@@ -10,11 +10,11 @@ from .core import AlignNbError, check_finite
 from .data import Trials, RepeatedTriplets, AnchoredTriplets
 
 # %% auto #0
-__all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'predict_odd', 'odd_one_out_predictions',
-           'score_predictions', 'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling', 'loo_noise_ceiling',
-           'entropy', 'kl_to_human', 'fit_temperature', 'uncertainty_alignment', 'triplet_ids', 'bootstrap_ci',
-           'anchored_accuracy', 'anchored_report', 'split_by_triplet', 'odd_one_out_report', 'model_rdm',
-           'compare_rdms', 'rsa_report', 'few_shot_probe', 'shift_probe', 'taxonomy_distances']
+__all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'pair_probs', 'pair_log_probs', 'predict_odd',
+           'odd_one_out_predictions', 'score_predictions', 'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling',
+           'loo_noise_ceiling', 'entropy', 'kl_to_human', 'fit_temperature', 'uncertainty_alignment', 'triplet_ids',
+           'bootstrap_ci', 'anchored_accuracy', 'anchored_report', 'split_by_triplet', 'odd_one_out_report',
+           'model_rdm', 'compare_rdms', 'rsa_report', 'few_shot_probe', 'shift_probe', 'taxonomy_distances']
 
 # %% ../nbs/05_evaluate.ipynb #347b4523
 _METRICS = ('cosine', 'dot')
@@ -47,7 +47,7 @@ def similarity_matrix(features, # (n_items, d) features
     if metric == 'cosine': x = _normalise(x)
     return x @ x.T
 
-# %% ../nbs/05_evaluate.ipynb #7ac4264f
+# %% ../nbs/05_evaluate.ipynb #95112851
 def _check_items(items, n_items:int, what:str='triplets') -> np.ndarray:
     "`items` as an (n, 3) int64 array of indices in `0..n_items-1`; errors name the first bad row."
     if isinstance(items, (Trials, RepeatedTriplets)): items = items.items
@@ -67,7 +67,7 @@ def triplet_similarities(features_or_S, # (n_items, d) features, or an (n_items,
                          max_matrix_items:int=8192, # gather from the full similarity matrix up to this many items, else row-wise dot products
                          dtype:str='float32' # 'float32' or 'float64' (computation and output)
                         ) -> np.ndarray:
-    "(n, 3) pair similarities `[s01, s02, s12]` of each triplet: the package's one triplet-similarity function (`teacher.triplet_similarities` is a deprecated alias)."
+    "(n, 3) pair similarities `[s01, s02, s12]` of each triplet: the package's one triplet-similarity function (the teacher's are `metric='dot', max_matrix_items=0, dtype='float64'`)."
     _check_metric(metric, _METRICS + ('precomputed',))
     if str(np.dtype(dtype)) not in ('float32', 'float64'): raise AlignNbError(f"triplet_similarities: dtype must be 'float32' or 'float64', got {dtype!r}")
     dt = np.dtype(dtype)
@@ -102,7 +102,7 @@ def triplet_similarities(features_or_S, # (n_items, d) features, or an (n_items,
                 out[a:a + len(t), 2] = np.einsum('nd,nd->n', xj, xk)
     return out
 
-# %% ../nbs/05_evaluate.ipynb #9d2e53b0
+# %% ../nbs/05_evaluate.ipynb #afa120d9
 def _sims(sims, what='similarities') -> np.ndarray:
     s = np.asarray(sims)
     if s.ndim != 2 or s.shape[1] != 3: raise AlignNbError(f'{what}: expected an (n, 3) array [s01, s02, s12], got shape {s.shape}')
@@ -112,11 +112,33 @@ def odd_one_out_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
                       T:float=1.0 # temperature (> 0)
                      ) -> np.ndarray:
     "(n, 3) probability that position 0, 1, 2 is the odd one out: softmax of `[s12, s02, s01] / T`."
+    return _softmax_rows(_sims(sims)[:, ::-1] / _check_T(T))
+
+def pair_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
+               T:float=1.0 # temperature (> 0)
+              ) -> np.ndarray:
+    "(n, 3) float64 choice probabilities per *pair* `[P(odd=2), P(odd=1), P(odd=0)]`: softmax of `[s01, s02, s12] / T` (the teacher's target layout)."
+    return _softmax_rows(np.asarray(_sims(sims), np.float64) / _check_T(T))
+
+def pair_log_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
+                   T:float=1.0 # temperature (> 0)
+                  ) -> np.ndarray:
+    "Logarithm of `pair_probs` (n, 3), computed stably as a log-softmax."
+    return _log_softmax_rows(np.asarray(_sims(sims), np.float64) / _check_T(T))
+
+def _check_T(T):
     if not (np.isscalar(T) and T > 0 and np.isfinite(T)): raise AlignNbError(f'temperature T must be a positive finite number, got {T!r}')
-    z = _sims(sims)[:, ::-1] / T
+    return T
+
+def _softmax_rows(z):
+    "Softmax of each row; the normaliser sums the columns in the order given (so column order is part of the rounding)."
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
+
+def _log_softmax_rows(z):
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
 
 # %% ../nbs/05_evaluate.ipynb #b7f88b0a
 def _pred3(a, b, c) -> np.ndarray:
@@ -249,7 +271,7 @@ def _py(v):
     "A numpy scalar as a plain python value."
     return v.item() if isinstance(v, np.generic) else v
 
-# %% ../nbs/05_evaluate.ipynb #e56dbef0
+# %% ../nbs/05_evaluate.ipynb #fae535c8
 def entropy(p, # probabilities, normalised along `axis`
             axis:int=-1
            ) -> np.ndarray:
@@ -279,9 +301,12 @@ def kl_to_human(model_probs, # (n, 3) model choice probabilities
     return float(kl.mean()) if reduce else kl
 
 def fit_temperature(sims, # (n, 3) model pair similarities of held-out triplets
-                    human, # `Trials` / (n,) answers (hard), `RepeatedTriplets` (counts) or (n, 3) probabilities (soft)
+                    human, # `Trials` / (n,) answers (hard), `RepeatedTriplets` (counts) or (n, 3) probabilities per position (soft)
+                    weights=None, # (n,) per-triplet weights of `human` (e.g. answer counts; needs per_triplet=True)
                     bounds:tuple=(1e-4, 1e4), # search range of T
-                    return_nll:bool=False # also return the mean negative log-likelihood at the optimum
+                    return_nll:bool=False, # also return the mean negative log-likelihood at the optimum
+                    per_triplet:bool=False, # cross-entropy summed per triplet first, then the weighted mean over triplets (the teacher's calibration), else pooled over all answers
+                    xatol:float=1e-5 # tolerance of the search in log T
                    ):
     "Temperature maximising the likelihood of human answers (or minimising cross-entropy to soft targets), by bounded search in log T."
     from scipy.optimize import minimize_scalar
@@ -294,15 +319,22 @@ def fit_temperature(sims, # (n, 3) model pair similarities of held-out triplets
         w = np.eye(3)[odd]
     else: w = _probs(human, 'human probabilities')
     if w.shape != s.shape: raise AlignNbError(f'human answers {w.shape} do not match similarities {s.shape}')
+    lo, hi = math.log(bounds[0]), math.log(bounds[1])
+    if per_triplet:  # the same objective, rounded as the teacher always computed it (its temperatures stay bit-identical)
+        tgt = w[:, ::-1]  # per pair
+        tw = np.ones(len(s)) if weights is None else np.asarray(weights, np.float64)
+        if tw.shape != (len(s),): raise AlignNbError(f'weights: expected shape ({len(s)},), got {tw.shape}')
+        nll = lambda lt: float((tw * -(tgt * _log_softmax_rows(s / np.exp(lt))).sum(1)).sum() / tw.sum())
+        r = minimize_scalar(nll, bounds=(lo, hi), method='bounded', options={'xatol': xatol})
+        T = float(np.exp(r.x))
+        return (T, float(r.fun)) if return_nll else T
+    if weights is not None: raise AlignNbError('fit_temperature: weights need per_triplet=True (or pass RepeatedTriplets / counts as human)')
     z = s[:, ::-1]
     tot = w.sum()
     def nll(logT):
-        a = z / math.exp(logT)
-        a = a - a.max(1, keepdims=True)
-        lp = a - np.log(np.exp(a).sum(1, keepdims=True))
+        lp = _log_softmax_rows(z / math.exp(logT))
         return -(w * lp).sum() / tot
-    lo, hi = math.log(bounds[0]), math.log(bounds[1])
-    r = minimize_scalar(nll, bounds=(lo, hi), method='bounded', options={'xatol': 1e-5})
+    r = minimize_scalar(nll, bounds=(lo, hi), method='bounded', options={'xatol': xatol})
     T = float(math.exp(r.x))
     return (T, float(r.fun)) if return_nll else T
 

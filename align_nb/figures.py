@@ -9,10 +9,10 @@ import numpy as np
 from .core import AlignNbError, atomic_path, is_complete
 
 # %% auto #0
-__all__ = ['VARIANT_ORDER', 'KIND_ORDER', 'VARIANT_COLORS', 'collect_table', 'save_figure', 'plot_levels', 'plot_rsa',
-           'plot_metric', 'results_table', 'save_results_table', 'reading_table', 'fmt_ci', 'change_word',
+__all__ = ['VARIANT_ORDER', 'KIND_ORDER', 'VARIANT_COLORS', 'PAIRED_COLUMNS', 'collect_table', 'save_figure', 'plot_levels',
+           'plot_rsa', 'plot_metric', 'results_table', 'save_results_table', 'reading_table', 'fmt_ci', 'change_word',
            'change_sentence', 'ceiling_sentence', 'wilson_ci', 'results_markdown', 'paired_differences',
-           'clean_executed_notebook', 'publish_papers']
+           'save_paired_differences', 'clean_executed_notebook', 'publish_papers']
 
 # %% ../nbs/11_figures.ipynb #7c169db0
 VARIANT_ORDER = ['base', 'alignet', 'unalignet']
@@ -274,7 +274,7 @@ def results_markdown(sentences, # sentences (strings; None entries are skipped)
     if notes: lines += ['', *[f'*{n}*' for n in ([notes] if isinstance(notes, str) else notes)]]
     return '\n'.join(lines)
 
-# %% ../nbs/11_figures.ipynb #514b54e4
+# %% ../nbs/11_figures.ipynb #9ffc6c4c
 def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                        pairs=(('alignet', 'base'), ('alignet', 'unalignet'), ('unalignet', 'base')), # (variant, reference) pairs
                        n_boot:int=1000, # bootstrap resamples
@@ -304,6 +304,23 @@ def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                 rows.append(dict(backbone=backbone, kind=kind, variant=v, reference=ref, difference=r['value'], lo=r['lo'], hi=r['hi'],
                                  ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
     return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
+
+PAIRED_COLUMNS = ('backbone', 'kind', 'comparison', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers')
+
+def save_paired_differences(paired, # from `paired_differences`
+                            figures_dir='figures', # where the CSV goes
+                            name:str='levels_paired' # file name without `.csv`
+                           ) -> Path:
+    "Write the paired differences as `<figures_dir>/<name>.csv`: one row per backbone, kind ('all' first) and comparison ('variant - reference')."
+    import pandas as pd
+    df = pd.DataFrame(paired).copy()
+    df['comparison'] = df.variant.astype(str) + ' - ' + df.reference.astype(str)
+    df['kind'] = df.kind.astype(str).replace('overall', 'all')
+    order = lambda k: 0 if k == 'all' else 1 + (KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER))
+    df = df.assign(_k=df.kind.map(order)).sort_values(['backbone', '_k', 'kind', 'comparison'], kind='stable')
+    d = Path(figures_dir); d.mkdir(parents=True, exist_ok=True)
+    with atomic_path(d / f'{name}.csv') as t: df[list(PAIRED_COLUMNS)].to_csv(t, index=False)
+    return d / f'{name}.csv'
 
 # %% ../nbs/11_figures.ipynb #323e796d
 def _is_progress_output(o) -> bool:

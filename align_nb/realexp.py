@@ -18,7 +18,7 @@ __all__ = ['MUR92_STRATA', 'REAL_BACKBONES', 'stratified_split', 'stratified_hal
            'to_square_array', 'concat_images', 'things_references', 'plan_real', 'mur92_teacher_data',
            'mur92_eval_sets']
 
-# %% ../nbs/13_realexp.ipynb #c204e2c5
+# %% ../nbs/13_realexp.ipynb #32dfc933
 MUR92_STRATA = ('human', 'nonhumani', 'body', 'face', 'natObj', 'artiObj')
 
 def stratified_split(strata, # (n,) stratum key per item (any hashable values)
@@ -60,7 +60,7 @@ def mur92_split(mur, # a `realdata.Mur92`
     "Training and held-out halves of the 92 images (stratified by category flags, seeded): `(train_idx, test_idx)`."
     return stratified_half_split(mur92_strata(mur), seed)
 
-# %% ../nbs/13_realexp.ipynb #1e2fa1f6
+# %% ../nbs/13_realexp.ipynb #d7b0fde9
 def _pairs(items):
     it = np.asarray(items)
     if it.ndim != 2 or it.shape[1] != 3: raise AlignNbError(f'triplets must have shape (n, 3), got {it.shape}')
@@ -111,15 +111,15 @@ def human_rdm_targets(rdms, # (subjects, n, n) individual human RDMs
                       items # (m, 3) triplets among the training images
                      ) -> dict:
     "Soft teacher targets from the mean RDM, with the temperature fitted to the individual participants' choices."
-    from align_nb.teacher import calibrate_temperature
+    from align_nb.evaluate import fit_temperature
     R = np.asarray(rdms, np.float64)
     counts = rdm_choice_counts(R, items)
     sims = -rdm_pair_distances(R.mean(0), items)
-    T = calibrate_temperature(sims, probs=counts / counts.sum(1, keepdims=True), weights=counts.sum(1))
+    T = fit_temperature(sims, counts / counts.sum(1, keepdims=True), weights=counts.sum(1), per_triplet=True, xatol=1e-6)
     probs = rdm_triplet_probs(R.mean(0), items, T)
     return {'items': np.asarray(items, np.int64), 'probs': probs, 'odd': 2 - probs.argmax(1), 'temperature': T, 'counts': counts}
 
-# %% ../nbs/13_realexp.ipynb #53a0bd49
+# %% ../nbs/13_realexp.ipynb #c03f3136
 def to_square_array(images, # an ImageSet (PIL images by index)
                     size:int=32, # output side length
                     progress:bool=True

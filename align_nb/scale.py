@@ -12,8 +12,7 @@ from .triplets import SCHEMES, n_possible, group_layout, _draw
 
 # %% auto #0
 __all__ = ['FeatureStore', 'kmeans_chunked', 'write_npz_streaming', 'ordered_similarities', 'grouped_similarities',
-           'sample_triplets_chunked', 'generate_triplets_streaming', 'npz_member_memmap', 'LazyTriplets',
-           'LazyTripletImages']
+           'sample_triplets_chunked', 'generate_triplets_streaming', 'LazyTripletImages']
 
 # %% ../nbs/14_scale.ipynb #830e2059
 def _order_path(path):
@@ -601,66 +600,7 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
         writer='scale.generate_triplets_streaming', date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')))
     return path
 
-# %% ../nbs/14_scale.ipynb #ca208212
-def npz_member_memmap(path, # an uncompressed `.npz` (np.savez, or `write_npz_streaming`)
-                      name:str # member name without `.npy`
-                     ) -> np.ndarray:
-    "Read-only memory map of one uncompressed `.npz` member (raises for compressed members or object arrays)."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'{path}: no such .npz file')
-    try:
-        with zipfile.ZipFile(path) as zf: info = zf.getinfo(name + '.npy')
-    except KeyError:
-        with zipfile.ZipFile(path) as zf: have = sorted(n.removesuffix('.npy') for n in zf.namelist())
-        raise AlignNbError(f'{path}: no member {name!r} (has {have})') from None
-    except zipfile.BadZipFile as e: raise AlignNbError(f'{path}: not a .npz (zip) file ({e})') from None
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise AlignNbError(f'{path}: member {name!r} is compressed; lazy reading needs an uncompressed .npz (np.savez, not np.savez_compressed)')
-    with open(path, 'rb') as f:
-        f.seek(info.header_offset); h = f.read(30)
-        if len(h) < 30 or h[:4] != b'PK\x03\x04': raise AlignNbError(f'{path}: member {name!r}: bad local zip header')
-        nlen, elen = struct.unpack('<HH', h[26:30])
-        f.seek(info.header_offset + 30 + nlen + elen)
-        ver = np.lib.format.read_magic(f)
-        shape, fortran, dtype = (np.lib.format.read_array_header_1_0 if ver == (1, 0) else np.lib.format.read_array_header_2_0)(f)
-        off = f.tell()
-    if dtype.hasobject: raise AlignNbError(f'{path}: member {name!r} holds Python objects; it cannot be memory-mapped')
-    if int(np.prod(shape)) == 0: return np.zeros(shape, dtype)
-    return np.memmap(path, dtype=dtype, mode='r', offset=off, shape=shape, order='F' if fortran else 'C')
-
-class LazyTriplets:
-    "An official AligNet triplet `.npz` read lazily: `indices`, `similarities` and `filenames` are memory maps; picklable (re-opened in workers)."
-    def __init__(self, path # an uncompressed official AligNet `.npz`
-                ):
-        self.path = Path(path); self._maps = None
-        m = self._open()
-        n = m['indices'].shape[0]
-        for k, a in m.items():
-            if a.ndim != 2 or a.shape != (n, 3): raise AlignNbError(f'{self.path}: {k} must have shape ({n}, 3) like indices, got {a.shape}')
-        if m['indices'].dtype.kind not in 'iu': raise AlignNbError(f'{self.path}: indices must be integers, got {m["indices"].dtype}')
-        if m['similarities'].dtype.kind != 'f': raise AlignNbError(f'{self.path}: similarities must be floats, got {m["similarities"].dtype}')
-    def _open(self):
-        if self._maps is None: self._maps = {k: npz_member_memmap(self.path, k) for k in ('indices', 'similarities', 'filenames')}
-        return self._maps
-    def __getstate__(self): return {'path': self.path, '_maps': None}
-    @property
-    def indices(self) -> np.ndarray: return self._open()['indices']
-    @property
-    def similarities(self) -> np.ndarray: return self._open()['similarities']
-    @property
-    def filenames(self) -> np.ndarray: return self._open()['filenames']
-    def __len__(self): return len(self.indices)
-    def __repr__(self): return f'LazyTriplets(n={len(self)}, path={str(self.path)!r})'
-    def row(self, i:int # triplet row
-           ):
-        "`(indices (3,) int64, similarities (3,) float32, filenames (3,) str)` of row `i`, validated."
-        if not 0 <= i < len(self): raise IndexError(f'{self.path}: row {i} out of range 0..{len(self) - 1}')
-        t = np.asarray(self.indices[i], np.int64); s = np.asarray(self.similarities[i], np.float32)
-        if (t < 0).any() or len(set(t.tolist())) < 3: raise AlignNbError(f'{self.path}: row {i}: a triplet needs three different non-negative indices, got {t.tolist()}')
-        if not np.isfinite(s).all(): raise AlignNbError(f'{self.path}: row {i}: similarities must be finite, got {s.tolist()}')
-        return t, s, np.asarray(self.filenames[i]).astype(str)
-
-# %% ../nbs/14_scale.ipynb #54bf5de4
+# %% ../nbs/14_scale.ipynb #e76314a0
 _lazy = LazyClasses(globals())  # torch-dependent classes, built on first access (the import stays light)
 _all_ = ['LazyTripletImages']
 _lazy_class, _get = _lazy.register, _lazy.get
@@ -674,12 +614,13 @@ def _make_LazyTripletImages():
     class LazyTripletImages(torch.utils.data.Dataset):
         "Dataset over a (lazy) official triplet file: item i is (the 3 pool images of row i stacked (3, C, H, W), similarities (3,))."
         def __init__(self, images, # ImageSet (e.g. `FileImages` of the pool) the triplet indices refer to
-                     triplets, # `LazyTriplets` or the path of an uncompressed official `.npz`
+                     triplets, # `release.ReleaseTriplets` or the path of an official `.npz`
                      transform=None, # PIL image -> tensor (default: `distill.student_transform()`)
                      check_ids:bool=True # check each row's `filenames` against `images.ids` at its indices
                     ):
             self.images = images
-            self.triplets = triplets if isinstance(triplets, LazyTriplets) else LazyTriplets(triplets)
+            from align_nb.release import ReleaseTriplets
+            self.triplets = triplets if isinstance(triplets, ReleaseTriplets) else ReleaseTriplets(triplets)
             self.transform = transform if transform is not None else student_transform()
             self.check_ids = check_ids
         def __len__(self): return len(self.triplets)

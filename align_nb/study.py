@@ -127,16 +127,17 @@ def study_transform(model, # a timm model (e.g. a distilled student's backbone)
     s = _study_config(config).image_size if config is not None else 0
     return make_transform(model, input_size=(3, s, s) if s else None)
 
-# %% ../nbs/22_study.ipynb #291c29b5
-def split_triplet_file(src, # an uncompressed official AligNet `.npz` (e.g. from `scale.generate_triplets_streaming`)
+# %% ../nbs/22_study.ipynb #3b0ce9e6
+def split_triplet_file(src, # an official AligNet `.npz` (e.g. from `scale.generate_triplets_streaming`)
                        train_path, val_path, # the two `.npz` files to write (atomically)
                        n_val:int, # rows for `val_path` (a seeded random choice); the rest go to `train_path`
                        seed:int=0,
                        block:int=1 << 20 # rows copied per block
                       ) -> tuple:
     "Split an AligNet triplet file by rows into train / val files (memory-mapped, block by block); manifests follow with the split recorded."
-    from align_nb.scale import LazyTriplets, write_npz_streaming
-    lz = LazyTriplets(src); n = len(lz)
+    from align_nb.scale import write_npz_streaming
+    from align_nb.release import ReleaseTriplets
+    lz = ReleaseTriplets(src); n = len(lz)
     if not 0 < n_val < n: raise AlignNbError(f'split_triplet_file: n_val must be in 1..{n - 1} for {n} rows, got {n_val}')
     keep = np.ones(n, bool); keep[np.random.default_rng(seed).choice(n, n_val, replace=False)] = False
     side = Path(str(src) + '.manifest.json')
@@ -215,17 +216,17 @@ def pool_clusters(embeddings, # (n, p) pool embeddings of the teacher that defin
     from align_nb.triplets import kmeans
     return kmeans(embeddings, int(k), seed=seed)[0]
 
-# %% ../nbs/22_study.ipynb #f065fb8c
+# %% ../nbs/22_study.ipynb #8c38aed4
 def pool_triplets(path, # an official AligNet `.npz`
                   pool_ids, # the pool's ids in order (file basenames)
                   check_rows:int=100_000, # rows whose file names are compared with the pool ids at their indices
                   seed:int=0
                  ) -> tuple:
     "`(indices (n, 3) int64 into the pool, similarities (n, 3) float32, how)` of a triplet file; `how` is 'indices' or 'filenames'."
-    from align_nb.scale import LazyTriplets
+    from align_nb.release import ReleaseTriplets, npz_members
     from align_nb.triplets import AlignetTriplets
     ids = np.asarray([str(i) for i in pool_ids])
-    try: lz = LazyTriplets(path)
+    try: lz = ReleaseTriplets(path) if all(m['stored'] for m in npz_members(path).values()) else None
     except Exception: lz = None  # e.g. a compressed npz: read it whole below
     if lz is not None:
         idx = lz.indices; n = len(idx)

@@ -35,9 +35,9 @@ from bench_kmeans import synthetic_store, BENCH_DIR
 
 def check(path, store, T, n_check=2000, seed=0):
     "Invariants of the written file: loads, no duplicates, pair (0, 1) max, similarities / T match a float64 recomputation."
-    from align_nb.scale import LazyTriplets
+    from align_nb.release import ReleaseTriplets
     with np.load(path) as z: assert sorted(z.files) == ['filenames', 'indices', 'similarities']
-    lt = LazyTriplets(path); idx = np.asarray(lt.indices); s = np.asarray(lt.similarities)
+    lt = ReleaseTriplets(path); idx = np.asarray(lt.indices); s = np.asarray(lt.similarities)
     srt = np.sort(idx, 1); n = len(store)
     assert len(np.unique((srt[:, 0] * n + srt[:, 1]) * n + srt[:, 2])) == len(idx), 'duplicate triplets'
     assert ((s[:, 0] >= s[:, 1]) & (s[:, 0] >= s[:, 2])).all(), 'pair (0, 1) is not the most similar'

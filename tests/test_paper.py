@@ -56,6 +56,10 @@ def test_figures_each_with_their_csv_and_a_results_table(study):
     assert (lv.ci_over == 'triplets').all() and (lv.ceiling_loo <= lv.ceiling + 1e-9).all()
     rsa = pd.read_csv(figs / 'rsa.csv')
     assert (rsa.ci_over == 'stimuli').all() and ((rsa.lo <= rsa.r_subject_mean) & (rsa.r_subject_mean <= rsa.hi)).all()
+    paired = pd.read_csv(figs / 'levels_paired.csv')  # written by the figures paper from the run it reads
+    assert list(paired.columns) == ['backbone', 'kind', 'comparison', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers']
+    assert {'alignet - base', 'alignet - unalignet'} <= set(paired.comparison) and 'all' in set(paired.kind)
+    assert (paired.ci_over == 'triplets').all() and ((paired.lo <= paired.difference) & (paired.difference <= paired.hi)).all()
 
 def test_published_papers_show_results_and_no_noise(study):
     "The executed papers copied next to the figures (issue 12): every one complete, with its Results, figures inline, no red boxes, no local paths."

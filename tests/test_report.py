@@ -40,14 +40,12 @@ def test_odd_one_out_refuses_anchored_and_vice_versa():
 
 # ---------- one triplet similarity function ----------
 
-def test_teacher_triplet_similarities_is_a_deprecated_alias():
-    from align_nb import teacher
+def test_triplet_similarities_float64_cosine_and_dot():
     rng = np.random.default_rng(0); X = rng.normal(size=(6, 3)); it = np.array([[0, 1, 2], [3, 4, 5]])
-    with pytest.warns(DeprecationWarning, match='evaluate.triplet_similarities'):
-        old = teacher.triplet_similarities(X, it, similarity='cosine')
     new = triplet_similarities(X, it, metric='cosine', dtype='float64')
-    assert old.dtype == np.float64 and np.array_equal(old, new)
-    with pytest.warns(DeprecationWarning): assert np.array_equal(teacher.triplet_similarities(X, it, metric='dot'), triplet_similarities(X, it, 'dot', dtype='float64'))
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert new.dtype == np.float64 and np.allclose(new, triplet_similarities(Xn, it, 'dot', dtype='float64'), atol=1e-12)
+    assert np.allclose(triplet_similarities(X, it, 'cosine', dtype='float64', max_matrix_items=0), new, atol=1e-12)  # row-wise = matrix route
     hand = np.array([[X[i] @ X[j], X[i] @ X[k], X[j] @ X[k]] for i, j, k in it])
     assert np.allclose(new := triplet_similarities(X, it, 'dot', dtype='float64'), hand, atol=1e-12)
 

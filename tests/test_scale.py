@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from align_nb.core import AlignNbError, save_npz
 from align_nb.scale import (FeatureStore, kmeans_chunked, write_npz_streaming, sample_triplets_chunked, ordered_similarities,
-                            generate_triplets_streaming, npz_member_memmap, LazyTriplets, _keys)
+                            generate_triplets_streaming, _keys)
+from align_nb.release import ReleaseTriplets, npz_member_memmap
 from align_nb.triplets import AlignetTriplets, _order_by_teacher
-from align_nb.teacher import triplet_similarities
+from align_nb.evaluate import triplet_similarities
 
 
 def _pool(n=300, k=10, dim=12, seed=0):
@@ -105,7 +106,7 @@ def test_streamed_npz_loads_and_equals_in_memory_reference(tmp_path):
     np.testing.assert_array_equal(t.filenames, np.array(ids)[t.indices])
     # invariants: no duplicate (unordered) triplets, sims / T, cluster_border: exactly two items share a cluster
     assert len(np.unique(np.sort(t.indices, 1), axis=0)) == 2000
-    np.testing.assert_allclose(t.similarities, triplet_similarities(f, t.indices) / 0.25, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(t.similarities, triplet_similarities(f, t.indices, 'dot', max_matrix_items=0, dtype='float64') / 0.25, rtol=1e-5, atol=1e-4)
     gg = g[t.indices]
     assert (((gg[:, 0] == gg[:, 1]).astype(int) + (gg[:, 0] == gg[:, 2]) + (gg[:, 1] == gg[:, 2])) == 1).all()
 
@@ -146,23 +147,23 @@ def test_lazy_reader_equals_np_load(tmp_path):
     save_npz(tmp_path / 'plain.npz', indices=np.arange(12).reshape(4, 3), similarities=np.ones((4, 3), np.float32),
              filenames=np.array([['a', 'b', 'c']] * 4))  # written by np.savez
     for path in (p, tmp_path / 'plain.npz'):
-        lt = LazyTriplets(path)
+        lt = ReleaseTriplets(path)
         with np.load(path) as z:
             for k in ('indices', 'similarities', 'filenames'):
                 m = getattr(lt, k); assert isinstance(m, np.memmap) and not m.flags.writeable
                 np.testing.assert_array_equal(np.asarray(m), z[k])
         lt2 = pickle.loads(pickle.dumps(lt))
-        assert len(pickle.dumps(lt)) < 1000 and lt2._maps is None  # only the path travels to workers
+        assert len(pickle.dumps(lt)) < 1000 and isinstance(lt2.indices, np.memmap)  # only the path travels to workers, which re-open the maps
         np.testing.assert_array_equal(lt2.row(len(lt) - 1)[0], lt.indices[-1])
     np.savez_compressed(tmp_path / 'c.npz', indices=np.zeros((2, 3), int))
     with pytest.raises(AlignNbError, match='compressed'):
         npz_member_memmap(tmp_path / 'c.npz', 'indices')
-    save_npz(tmp_path / 'only.npz', indices=np.zeros((2, 3), int))
+    save_npz(tmp_path / 'only.npz', indices=np.zeros((2, 3), int), filenames=np.array([['a', 'b', 'c']] * 2))
     with pytest.raises(AlignNbError, match="no member 'similarities'"):
-        LazyTriplets(tmp_path / 'only.npz')
+        ReleaseTriplets(tmp_path / 'only.npz')
     save_npz(tmp_path / 'dup.npz', indices=np.array([[0, 1, 1]]), similarities=np.ones((1, 3), np.float32), filenames=np.array([['a', 'b', 'b']]))
     with pytest.raises(AlignNbError, match='row 0: a triplet needs three different'):
-        LazyTriplets(tmp_path / 'dup.npz').row(0)
+        ReleaseTriplets(tmp_path / 'dup.npz').row(0)
 
 
 def _check_loader(images, path, transform, n_rows):
@@ -172,7 +173,7 @@ def _check_loader(images, path, transform, n_rows):
     assert len(pickle.dumps(ds.triplets)) < 1000
     rows = [list(range(i, min(i + 8, n_rows))) for i in range(0, n_rows, 8)][::-1]  # a batch_sampler, as distill uses
     dl = torch.utils.data.DataLoader(ds, batch_sampler=rows, num_workers=2)
-    lt = LazyTriplets(path); seen = 0
+    lt = ReleaseTriplets(path); seen = 0
     for b, (x, s) in zip(rows, dl):
         assert x.shape[:2] == (len(b), 3)
         np.testing.assert_array_equal(s.numpy(), np.asarray(lt.similarities[b]))
@@ -211,7 +212,7 @@ def test_distill_trains_from_lazy_triplet_memmaps_with_workers(tmp_path):
     ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (30, 16, 16, 3), dtype=np.uint8))
     f, g = _pool(n=30, k=3, dim=4)
     p = generate_triplets_streaming(f, tmp_path / 't.npz', 40, 'cluster_border', k=g, ids=ims.ids, chunk=16, progress=False)
-    lt = LazyTriplets(p)
+    lt = ReleaseTriplets(p)
     cfg = DistillConfig.toy(steps=2, batch_size=8, warmup=0, head_dim=8, eval_every=2, checkpoint_every=2, num_workers=2)
     met = distill('resnet10t', ims, lt.indices[:32], lt.similarities[:32], lt.indices[32:], lt.similarities[32:], cfg, tmp_path / 'run', progress=False)
     assert met['complete'] and met['steps'] == 2 and met['n_train'] == 32 and np.isfinite(met['val_loss'])

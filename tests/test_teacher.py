@@ -6,8 +6,13 @@ import pytest
 import torch
 from align_nb.core import AlignNbError
 from align_nb.data import Trials
-from align_nb.teacher import (Teacher, fit_teacher, teacher_report, identity_penalty, local_contrastive_loss,
-                              calibrate_temperature, triplet_similarities, odd_probs)
+from align_nb.teacher import Teacher, fit_teacher, teacher_report, identity_penalty, local_contrastive_loss
+from align_nb.evaluate import triplet_similarities, pair_probs, fit_temperature
+
+
+def teacher_sims(x, items):
+    "The teacher's pair similarities: float64 dot products, row by row."
+    return triplet_similarities(x, items, 'dot', max_matrix_items=0, dtype='float64')
 
 torch.set_num_threads(1)
 PUBLISHED = {'weights', 'bias', 'mean', 'std'}
@@ -21,7 +26,7 @@ def toy(n=60, d=4, extra=8, n_trials=6000, seed=0, T=1.0, repeats=1):
     feats = np.concatenate([z @ A, rng.normal(0, 2, (n, extra))], 1)
     items = np.array([rng.choice(n, 3, replace=False) for _ in range(n_trials // repeats)])
     items = np.repeat(items, repeats, 0)
-    probs = odd_probs(triplet_similarities(z, items), T)
+    probs = pair_probs(teacher_sims(z, items), T)[:, ::-1]
     odd = (rng.random(len(items))[:, None] > np.cumsum(probs, 1)).sum(1)
     return z, feats, Trials(items, odd)
 
@@ -66,8 +71,8 @@ def test_fit_raises_heldout_accuracy_above_untransformed():
     assert {'epoch', 'train_loss', 'train_global', 'train_local', 'train_reg', 'val_loss', 'val_acc'} <= set(hist.columns)
     assert hist.best.sum() == 1 and np.isfinite(hist.train_local.iloc[1:]).all()
     # best weights restored: the teacher's val loss equals the best row's
-    s = triplet_similarities(teacher.transform(feats), va.items)
-    vl = -np.log(odd_probs(s)[np.arange(len(va)), va.odd]).mean()
+    s = teacher_sims(teacher.transform(feats), va.items)
+    vl = -np.log(pair_probs(s)[:, ::-1][np.arange(len(va)), va.odd]).mean()
     assert vl == pytest.approx(hist.loc[hist.best, 'val_loss'].item(), rel=1e-4)
     assert 0 < teacher.temperature < 100
 
@@ -75,8 +80,8 @@ def test_fit_raises_heldout_accuracy_above_untransformed():
 def test_fit_with_model_targets_learns_from_soft_labels():
     z, feats, trials = toy(n_trials=3000)
     tr, va = trials.subset(np.arange(2000)), trials.subset(np.arange(2000, 3000))
-    pair_probs = odd_probs(triplet_similarities(z, tr.items))[:, ::-1]  # the true model, as pair probabilities
-    t, _ = fit_teacher(feats, tr, va, targets='model', model_probs=pair_probs, alpha=0, lam=0.0, lr=1e-2, max_epochs=30, progress=False)
+    true_pairs = pair_probs(teacher_sims(z, tr.items))  # the true model, as pair probabilities
+    t, _ = fit_teacher(feats, tr, va, targets='model', model_probs=true_pairs, alpha=0, lam=0.0, lr=1e-2, max_epochs=30, progress=False)
     assert teacher_report(t, feats, va)['accuracy'] > teacher_report(Teacher.identity(feats), feats, va)['accuracy'] + 0.05
     with pytest.raises(AlignNbError, match='model_probs'):
         fit_teacher(feats, tr, va, targets='model', progress=False)
@@ -93,12 +98,12 @@ def test_fit_with_empirical_targets_uses_repeated_answers():
     assert rep['kl'] < teacher_report(Teacher.identity(feats), feats, va)['kl']
 
 
-def test_calibrate_temperature_recovers_generating_temperature():
+def test_teacher_calibration_recovers_generating_temperature():
     rng = np.random.default_rng(0)
     s = rng.normal(0, 1, (6000, 3))
-    p = odd_probs(s, 0.4)
+    p = pair_probs(s, 0.4)[:, ::-1]
     odd = (rng.random(len(s))[:, None] > np.cumsum(p, 1)).sum(1)
-    assert calibrate_temperature(s, odd) == pytest.approx(0.4, rel=0.15)
+    assert fit_temperature(s, odd, per_triplet=True, xatol=1e-6) == pytest.approx(0.4, rel=0.15)
 
 
 def test_npz_round_trip_equals_and_uses_published_keys(tmp_path):
@@ -150,18 +155,14 @@ def test_teacher_report_hand_computed():
     assert all(type(v) in (float, int) for v in r.values())
 
 
-def test_teacher_similarity_alias_keeps_the_float64_teacher_arithmetic():
-    "The deprecated alias gives bit-identical [s01, s02, s12] to the teacher's former row-wise float64 code (AligNet labels unchanged)."
-    import warnings
+def test_teacher_similarities_keep_the_float64_teacher_arithmetic():
+    "The teacher's similarities are bit-identical [s01, s02, s12] to its row-wise float64 code (AligNet labels unchanged)."
     import numpy as np
-    from align_nb.teacher import triplet_similarities as alias
     from align_nb.evaluate import triplet_similarities
     rng = np.random.default_rng(1)
     E = rng.normal(size=(300, 48)).astype(np.float32); it = rng.integers(0, 300, (5000, 3))
     t = E[it].astype(np.float64)
     want = np.stack([(t[:, 0] * t[:, 1]).sum(-1), (t[:, 0] * t[:, 2]).sum(-1), (t[:, 1] * t[:, 2]).sum(-1)], 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', DeprecationWarning)
-        assert np.array_equal(alias(E, it), want)
+    assert np.array_equal(Teacher(np.eye(48), np.zeros(48), np.array(0.), np.array(1.)).similarities(E, it), want)
     assert np.array_equal(triplet_similarities(E, it, metric='dot', dtype='float64', max_matrix_items=0), want)
     assert np.allclose(triplet_similarities(E, it, metric='dot', dtype='float64'), want, rtol=1e-12, atol=1e-9)

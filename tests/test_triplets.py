@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from align_nb.core import AlignNbError
 from align_nb.data import ArrayImages
-from align_nb.teacher import Teacher, triplet_similarities
+from align_nb.teacher import Teacher
+from align_nb.evaluate import triplet_similarities
 from align_nb.triplets import AlignetTriplets, generate_triplets, kmeans, sample_triplets, n_possible, SCHEMES
 
 OFFICIAL = {'filenames', 'similarities', 'indices'}
@@ -83,7 +84,7 @@ def test_pair01_most_similar_on_a_pool_with_teacher_temperature(pool):
     t = generate_triplets(x, 400, 'random', teacher=teacher, progress=False)
     s = t.similarities
     assert (s[:, 0] >= s[:, 1]).all() and (s[:, 0] >= s[:, 2]).all() and len(t.misordered) == 0
-    np.testing.assert_allclose(s, triplet_similarities(x, t.indices) / 3.0, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(s, triplet_similarities(x, t.indices, 'dot', max_matrix_items=0, dtype='float64') / 3.0, rtol=1e-5, atol=1e-5)
     assert t.manifest['temperature'] == 3.0 and t.manifest['teacher_hash'] == teacher.content_hash()
 
 
@@ -186,7 +187,6 @@ def test_unalignet_is_the_same_call_with_identity_embeddings(pool):
 def test_shared_sampling_labels_the_same_triplets_by_each_teacher():
     "AligNet vs UnAligNet differ only in the teacher: one clustering (of the first teacher), one triplet set, each file ordered by its own teacher."
     import numpy as np
-    from align_nb.teacher import triplet_similarities
     from align_nb.triplets import variant_triplets, compare_variants
     rng = np.random.default_rng(3)
     cls = np.repeat(np.arange(8), 30)
@@ -196,12 +196,12 @@ def test_shared_sampling_labels_the_same_triplets_by_each_teacher():
     pt = variant_triplets({'alignet': e_al, 'unalignet': e_un}, 800, 'cluster_border', k=8, sampling='per_teacher', progress=False)
     assert np.array_equal(np.sort(sh['alignet'].indices, 1), np.sort(sh['unalignet'].indices, 1))
     for v, e in (('alignet', e_al), ('unalignet', e_un)):
-        s = triplet_similarities(e, sh[v].indices)
+        s = triplet_similarities(e, sh[v].indices, 'dot', max_matrix_items=0, dtype='float64')
         assert (s[:, 0] >= s[:, 1:].max(1)).all()  # image 2 = this file's own teacher's odd one out
         assert np.allclose(sh[v].similarities, s, atol=1e-3)
     # the UnAligNet rows reorder the AligNet rows where the teachers disagree, and only there
     moved = (sh['alignet'].indices[:, 2] != sh['unalignet'].indices[:, 2])
-    agree = triplet_similarities(e_un, sh['alignet'].indices).argmax(1) == 0
+    agree = triplet_similarities(e_un, sh['alignet'].indices, 'dot', max_matrix_items=0, dtype='float64').argmax(1) == 0
     assert np.array_equal(moved, ~agree) and 0 < moved.mean() < 1
     c_sh = compare_variants(sh['alignet'], sh['unalignet'], e_al, e_un)
     c_pt = compare_variants(pt['alignet'], pt['unalignet'], e_al, e_un)
