@@ -127,7 +127,7 @@ def study_transform(model, # a timm model (e.g. a distilled student's backbone)
     s = _study_config(config).image_size if config is not None else 0
     return make_transform(model, input_size=(3, s, s) if s else None)
 
-# %% ../nbs/22_study.ipynb #3b0ce9e6
+# %% ../nbs/22_study.ipynb #c50dd9a8
 def split_triplet_file(src, # an official AligNet `.npz` (e.g. from `scale.generate_triplets_streaming`)
                        train_path, val_path, # the two `.npz` files to write (atomically)
                        n_val:int, # rows for `val_path` (a seeded random choice); the rest go to `train_path`
@@ -135,8 +135,7 @@ def split_triplet_file(src, # an official AligNet `.npz` (e.g. from `scale.gener
                        block:int=1 << 20 # rows copied per block
                       ) -> tuple:
     "Split an AligNet triplet file by rows into train / val files (memory-mapped, block by block); manifests follow with the split recorded."
-    from align_nb.scale import write_npz_streaming
-    from align_nb.release import ReleaseTriplets
+    from align_nb.release import ReleaseTriplets, write_npz_streaming
     lz = ReleaseTriplets(src); n = len(lz)
     if not 0 < n_val < n: raise AlignNbError(f'split_triplet_file: n_val must be in 1..{n - 1} for {n} rows, got {n_val}')
     keep = np.ones(n, bool); keep[np.random.default_rng(seed).choice(n, n_val, replace=False)] = False

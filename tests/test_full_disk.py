@@ -115,7 +115,8 @@ def test_truncated_partial_notebook_is_not_kept_as_failed_notebook(tmp_path, mon
 def test_free_space_checked_before_large_writes(tmp_path, monkeypatch):
     "Where the size is known (feature memmaps, streamed triplet files) a full disk is reported before anything is written."
     import shutil
-    from align_nb.scale import write_npz_streaming, FeatureStore
+    from align_nb.scale import FeatureStore
+    from align_nb.release import write_npz_streaming
     real = shutil.disk_usage
     monkeypatch.setattr(core.shutil, 'disk_usage', lambda p: real(p)._replace(free=1000))
     with pytest.raises(OSError, match=r'no space left on device while writing .*t\.npz: needs'):

@@ -6,7 +6,8 @@ from math import comb
 import numpy as np
 import pytest
 from align_nb.core import AlignNbError, save_npz
-from align_nb.scale import (FeatureStore, kmeans_chunked, write_npz_streaming, sample_triplets_chunked, ordered_similarities,
+from align_nb.release import write_npz_streaming
+from align_nb.scale import (FeatureStore, kmeans_chunked, sample_triplets_chunked, ordered_similarities,
                             generate_triplets_streaming, _keys)
 from align_nb.release import ReleaseTriplets, npz_member_memmap
 from align_nb.triplets import AlignetTriplets, _order_by_teacher
