@@ -3,7 +3,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 # One CPU thread per process unless the caller chose otherwise (scripts/test.sh sets the same): the suite runs 3 pytest
 # workers beside 2 nbdev_test workers on 2 cores, and a second OpenMP / BLAS thread per process only spins while it
-# waits (side by side on the 2-core machine: nbs/06_teacher.ipynb took 24.2 CPU-s with the default 2 threads, 6.6 with 1).
+# waits (side by side on the 2-core machine: nbs/07_teacher.ipynb took 24.2 CPU-s with the default 2 threads, 6.6 with 1).
 # Set before any test module imports torch or numpy. Tests that need another count set it in their own subprocesses.
 for _v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS'): os.environ.setdefault(_v, '1')
 from pathlib import Path

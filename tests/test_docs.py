@@ -56,9 +56,9 @@ def test_docs_read_as_a_product_not_a_diary():
 
 
 def test_site_links_rewrites_repository_links_and_refuses_unknown_files():
-    md = '[g](train-alignet.md#x) ![f](../figures/levels_accuracy.png) [s](../SECURITY.md) [n](../nbs/05_evaluate.ipynb)'
+    md = '[g](train-alignet.md#x) ![f](../figures/levels_accuracy.png) [s](../SECURITY.md) [n](../nbs/03_evaluate.ipynb)'
     assert docs_site.site_links(md, 'docs/full-scale.md') == \
-        '[g](train-alignet.md#x) ![f](figures/levels_accuracy.png) [s](security.md) [n](library/05_evaluate.md)'
+        '[g](train-alignet.md#x) ![f](figures/levels_accuracy.png) [s](security.md) [n](library/03_evaluate.md)'
     assert docs_site.site_links('[r](docs/reproducibility.md) [b](bench/README.md)', 'README.md') == \
         '[r](reproducibility.md) [b](benchmarks.md)'
     assert docs_site.site_links('```\n[x](nowhere.md)\n```', 'README.md') == '```\n[x](nowhere.md)\n```'  # code stays

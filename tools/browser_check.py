@@ -230,7 +230,7 @@ def main(argv=None):
     ap.add_argument('--out', default=os.path.join(tempfile.gettempdir(), 'align_nb_browser_check'), help='screenshot folder')
     ap.add_argument('--site', default=str(ROOT / 'site'), help='the built site (tools/docs_site.py build)')
     ap.add_argument('--build', action='store_true', help='build the site first (also done when it is missing)')
-    ap.add_argument('--library-page', default='library/05_evaluate.html')
+    ap.add_argument('--library-page', default='library/03_evaluate.html')
     ap.add_argument('--paper-page', default=None, help="a page under papers/ (default: an evaluation paper)")
     ap.add_argument('--notebook', default=str(ROOT / 'nbs' / 'paper' / 'evaluate.ipynb'), help='the paper run in JupyterLab')
     ap.add_argument('--timeout', type=int, default=1200, help='seconds for the notebook to run in JupyterLab')

@@ -21,7 +21,7 @@
 * `about.md` (from `docs/about.md`): how the site is made and why with these tools.
 
 Links between these sources are written as they work in the repository (`docs/train-alignet.md` from the README,
-`../SECURITY.md` from a guide, `figures/x.png`, `nbs/05_evaluate.ipynb`) and rewritten to the site's pages
+`../SECURITY.md` from a guide, `figures/x.png`, `nbs/03_evaluate.ipynb`) and rewritten to the site's pages
 (`site_links`); a link to a repository file the site does not have is an error naming the page and the link.
 
 `build` fails on any mkdocs warning (`strict`, with the link `validation` of `mkdocs.yml`) and, after the build, on any
