@@ -251,15 +251,6 @@ def test_things_builtin_skips_image_models_and_scores_an_embedding(shared_data):
     acc = np.mean((S.argmax(1) == tr.odd) & (srt[:, 2] > srt[:, 1]))
     assert abs(t.score[0] - acc) < 0.01 and 0.6 < acc < 0.67
 
-def test_cli_report_and_paper_notebook(tmp_path):
-    from align_nb.runner import main, run_notebook
-    assert main(['report', 'pixels', '--data', 'toyworld', '--baselines', '--n-boot', '20', '--run-dir', str(tmp_path / 'cli')]) == 0
-    t = pd.read_csv(tmp_path / 'cli' / 'report.csv')
-    assert set(t.dataset) == {'toyworld-things', 'toyworld-levels', 'toyworld-rdm'} and t.score.notna().all()
-    assert main(['report', 'pixels', '--data', str(tmp_path / 'nope.json')]) == 2  # a clear one-line error
-    res = run_notebook('report_card.ipynb', tmp_path / 'paper', dict(models=['pixels'], datasets='toyworld', baselines=[], n_boot=20))
-    assert res['status'] == 'complete', res
-    assert len(pd.read_csv(tmp_path / 'paper' / 'report.csv')) == len(t)
 
 def test_package_level_evaluate_model():
     import align_nb, align_nb.report

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 import torch
 from align_nb.core import AlignNbError, is_complete, load_json
-from test_fullscale import needs_data
+from helpers import needs_data
+
+pytestmark = pytest.mark.e2e
 
 needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                                 reason='torch.distributed with gloo is not available')
