@@ -120,20 +120,6 @@ def test_release_training_data(rel):
     d2 = R.release_training_data(rel['root'], SAMPLE, inspect=False, log=lambda s: None)  # no list: pool from the filenames
     assert [d2['pool'].ids[j] for j in d2['train_idx'][5]] == [pool.ids[j] for j in d['train_idx'][5]]
 
-def test_real_distill_trains_from_the_release_with_the_monitor(rel, tmp_path):
-    "The full-scale configuration pointed at released files + an ImageNet folder: real_distill streams them, no teacher run, and the monitor reports."
-    from align_nb.fullscale import FullScaleConfig
-    from align_nb.runner import run_notebook
-    from align_nb.core import load_json
-    cfg = FullScaleConfig(imagenet_train_dir=str(SAMPLE.parent), alignet_release_dir=str(rel['root']), alignet_release_filenames=str(rel['root'] / R.TFDS_LIST_NAME),
-                          students=('regnetx_002',), students_pretrained=False, image_size=32, device='cpu', variants=('alignet',),
-                          distill={'steps': 4, 'batch_size': 8, 'warmup': 1, 'eval_every': 2, 'checkpoint_every': 4, 'log_every': 1, 'num_workers': 0, 'head_dim': 16})
-    cfg.to_json(tmp_path / 'cfg.json')
-    r = run_notebook('real_distill.ipynb', tmp_path / 'run', {'config': str(tmp_path / 'cfg.json'), 'backbone': 'regnetx_002', 'variant': 'alignet', 'device': 'cpu', 'monitor_after': 2})
-    assert r['status'] == 'complete', load_json(tmp_path / 'run' / 'FAILED.json')['message'] if (tmp_path / 'run' / 'FAILED.json').is_file() else r
-    m = load_json(tmp_path / 'run' / 'metrics.json')
-    assert m['n_train'] == 600 and m['n_val'] == 100 and m['triplets_dir'].endswith('uncertainty_distillation')
-    assert [h[0] for h in m['monitor']['history']] == [2, 4] and m['monitor']['patience'] == 2
 
 @pytest.mark.parametrize('with_tfds', [True, False])
 def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
