@@ -1,12 +1,7 @@
-"""The full-scale study run end to end on CPU through the same notebooks and runner (`align-nb fullscale CONFIG`).
-
-The inputs are small files in the documented formats: THINGS (unique_id.txt, trainset/validationset.txt, a 1-based
-test_triplets.csv, one image per concept), a Levels pickle over real ImageNet-sample images, the shared ImageNet sample
-as the ImageNet folder and Mur92 for RSA. Backbones are timm models (the teacher from a local weights file, the student
-randomly initialised: no hub access here) at 32x32, with a handful of steps. The end-to-end run uses 2 processes per
-heavy step and is shared with tests/test_fullscale_launch.py (fixture `fullscale_study`); the 1-process path of the same
-plan runs end to end in tests/test_release.py (training from released triplet files).
-"""
+"""The full-scale study's configuration in process: the dry run, notebook parameters, bad values refused by type and
+range. Its end-to-end runs (through the same notebooks and runner, `align-nb fullscale CONFIG`, small inputs in the
+documented formats from tests/helpers.py `make_fullscale_inputs`) are in tests/e2e/test_fullscale.py,
+tests/e2e/test_fullscale_launch.py and tests/e2e/test_release.py."""
 import os
 os.environ['HF_HUB_OFFLINE'] = '1'
 import json

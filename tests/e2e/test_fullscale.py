@@ -11,7 +11,6 @@ from helpers import needs_data
 pytestmark = pytest.mark.e2e
 
 @needs_data
-@pytest.mark.xdist_group('fullscale_study')  # with tests/test_fullscale_launch.py, which reads the same run
 def test_fullscale_config_runs_end_to_end_through_the_real_notebooks(fullscale_study):
     cfg = fullscale_study['cfg']
     assert dry_run(cfg)['ok']
