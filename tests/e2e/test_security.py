@@ -10,7 +10,7 @@ pytestmark = pytest.mark.e2e
 KILL = textwrap.dedent('''
     import os, sys, torch
     sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
-    import test_security as T
+    import helpers as T
     real = torch.save
     n = [0]
     def save(obj, f, *a, **k):  # the second checkpoint write is killed half way (as by kill -9): no cleanup can run
@@ -20,11 +20,11 @@ KILL = textwrap.dedent('''
             os._exit(9)
         return real(obj, f, *a, **k)
     torch.save = save
-    T._distill({out!r})
+    T.tiny_distill({out!r})
 ''')
 
 def test_killed_checkpoint_write_leaves_no_temp_file_in_the_complete_folder(tmp_path):
-    root, tests = str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)
+    root, tests = str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])  # the repository, tests/
     r = subprocess.run([sys.executable, '-c', KILL.format(root=root, tests=tests, out=str(tmp_path))], capture_output=True, text=True, timeout=300)
     assert r.returncode == 9, r.stderr[-2000:]
     temps = [p.name for p in tmp_path.iterdir() if p.name.startswith('.checkpoint.pt.')]
