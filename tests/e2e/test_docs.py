@@ -30,14 +30,14 @@ def test_strict_build_fails_on_a_broken_markdown_link(tmp_path):
         docs_site.mkdocs_build([{'Home': 'index.md'}], src, tmp_path / 'site')
 
 def _build_site(d):
-    "Build the site strictly into `d`/site (sources in `d`/src); return (site folder, its pages)."
-    return d / 'site', docs_site.build(site_dir=d / 'site', src_dir=d / 'src')
+    "Build the site strictly into `d`/site (sources in `d`/src); return its pages."
+    return docs_site.build(site_dir=d / 'site', src_dir=d / 'src')
 
 @pytest.fixture(scope='session')
 def built_site(tmp_path_factory):
     "(site folder, pages) of one strict site build per pytest run, shared by the tests (and xdist workers) that read it."
     from conftest import once_per_run
-    return once_per_run(tmp_path_factory, 'docs_site', _build_site)
+    return once_per_run(tmp_path_factory, 'docs_site', _build_site, lambda d, pages: (d / 'site', pages))
 
 @pytest.mark.skipif(os.environ.get('ALIGN_NB_SKIP_DOCS') == '1', reason='ALIGN_NB_SKIP_DOCS=1')
 def test_site_builds_strictly_with_every_page(built_site):
