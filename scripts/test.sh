@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: environment, notebooks <-> library sync, nbdev notebook tests, pytest.
+# The whole test suite: environment, notebooks <-> library sync, nbdev notebook tests, pytest (the fast in-process
+# tests and the end-to-end ones in tests/e2e/, marked `e2e`; the fast loop alone: CONTRIBUTING.md).
 # The notebook tests run in the background while pytest runs its tests in 3 worker processes (pytest-xdist), so both
 # cores stay busy (many tests wait part of the time on subprocesses, kernels, torchrun or a browser: a third worker fills
-# those gaps; measured on the 2-core machine with the same code: 453 s with 2 workers at 162% CPU, 379 s with 3 at 191%);
-# how tests are shared out between the workers is explained in tests/conftest.py.
-# Extra arguments go to pytest (e.g. `-k distill`, or `-n 0` for one process).
+# those gaps). `--dist loadfile`: the tests of one file run in one worker, so a module fixture is built once; work
+# shared by several files (the quick toyworld study, the full-scale run, the docs site) is built once per run by
+# tests/conftest.py `once_per_run`.
+# Extra arguments go to pytest (e.g. `-k distill`, `-m "not e2e"`, or `-n 0` for one process).
 # ALIGN_NB_TEST_WORKERS: pytest worker processes (default 3); ALIGN_NB_NB_WORKERS: nbdev_test workers (default 2).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +27,7 @@ nbpid=$!
 trap 'kill "$nbpid" 2>/dev/null || true' EXIT
 echo "[test] pytest"
 set +e
-python -m pytest -q -n "${ALIGN_NB_TEST_WORKERS:-3}" --dist loadgroup --no-loadscope-reorder --durations=10 tests "$@"
+python -m pytest -q -n "${ALIGN_NB_TEST_WORKERS:-3}" --dist loadfile --durations=10 tests "$@"
 prc=$?
 wait "$nbpid"
 nrc=$?
@@ -34,7 +36,5 @@ trap - EXIT
 echo "[test] nbdev notebook tests (exit status $nrc; seconds per notebook):"
 grep -v 'Kernel is running over TCP without encryption' "$nblog" || true
 rm -f "$nblog"
-# the warm-kernel zygotes the tests started (align_nb.warmkernel) would exit after 2 idle minutes; stop them now
-python -c "from align_nb.warmkernel import stop_zygotes; stop_zygotes()" || true
 echo "[test] pytest exit status $prc; nbdev_test exit status $nrc; $((SECONDS - t0)) s in all"
 if [ "$prc" -ne 0 ] || [ "$nrc" -ne 0 ]; then exit 1; fi

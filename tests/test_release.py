@@ -1,36 +1,14 @@
 "Released AligNet data: official layout over the shared ImageNet sample, inspect on correct and broken files, reorder, official writer."
-import json, subprocess, sys
 from pathlib import Path
 import numpy as np
 import pytest
+from align_nb.release import ReleaseTriplets
 from align_nb.core import AlignNbError
 from align_nb import release as R
 
-DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
-SAMPLE = DATA / 'imagenet_sample' / 'train'
-if not SAMPLE.is_dir():
-    from align_nb.core import shared_data_dir
-    d = shared_data_dir()
-    SAMPLE = (d / 'imagenet_sample' / 'train') if d else SAMPLE
+from helpers import IMAGENET_SAMPLE as SAMPLE
 pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason='shared ImageNet sample not found')
 
-@pytest.fixture(scope='module')
-def rel(tmp_path_factory):
-    "A correct official-layout release over the 419 sample images: tfds-order list (shuffled), activations, train/val files."
-    from align_nb.triplets import generate_triplets
-    root = tmp_path_factory.mktemp('release')
-    names = np.array(sorted(p.name for p in SAMPLE.glob('*/*.JPEG')))
-    rng = np.random.default_rng(0)
-    tfds = names[rng.permutation(len(names))]  # the "tfds order": not sorted
-    np.save(root / R.TFDS_LIST_NAME, tfds)
-    feats = rng.normal(size=(len(tfds), 16)).astype(np.float32)
-    clusters = np.array([int(n[1:9]) % 40 for n in tfds])
-    np.savez(root / 'activations.npz', activations=feats, clusters=clusters)
-    out = {}
-    for split, n, seed in (('train', 600, 0), ('val', 100, 1)):
-        t = generate_triplets(feats, n, 'cluster_border', k=clusters, ids=tfds, seed=seed, progress=False, temperature=0.5)
-        out[split] = R.write_official(t, root, 'uncertainty_distillation', split, 'cluster_border_500', tfds_filenames=root / R.TFDS_LIST_NAME)
-    return dict(root=root, tfds=tfds, feats=feats, **out)
 
 def _inspect(p, rel, **kw):
     return R.inspect_triplets(p, images=SAMPLE, filenames=rel['root'] / R.TFDS_LIST_NAME, features=rel['root'] / 'activations.npz', min_feature_agreement=0.99, **kw)
@@ -64,9 +42,6 @@ def test_correct_file_passes(rel):
     assert r['features']['argmax_agreement'] == 1.0 and r['features']['similarity'] == 'dot'
     assert r['verdict'].startswith('OK') and 'what its name claims' in r['verdict']
 
-@pytest.fixture(scope='module')
-def broken(rel, tmp_path_factory):
-    return R.write_broken_copies(rel['train'], tmp_path_factory.mktemp('broken'))
 
 @pytest.mark.parametrize('kind,field', [('misordered', ('ordering', 'misordered_first')), ('images_permuted', ('features', 'disagreeing_first')),
                                         ('wrong_indices', ('index_check', 'first')), ('missing_images', ('images', 'first')),
@@ -113,17 +88,6 @@ def test_wholly_misordered_file_best_permutation(rel, tmp_path):
     assert r['ordering']['share_s01_largest'] == 0 and r['ordering']['share_s12_largest'] == 1.0
     assert r['ordering']['best_permutation'][2] == 0  # the claimed last image is stored first
 
-def test_cli_exit_codes_and_reorder(rel, broken, tmp_path):
-    cmd = [sys.executable, '-m', 'align_nb.cli', 'triplets', 'inspect']
-    ok = subprocess.run(cmd + [str(rel['train']), '--images', str(SAMPLE), '--filenames', str(rel['root'] / R.TFDS_LIST_NAME)], capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.strip().splitlines()[-1].startswith('VERDICT: OK')
-    p, bad = broken['misordered']
-    out = tmp_path / 'fixed.npz'
-    bad_run = subprocess.run(cmd + [str(p), '--reorder', str(out), '--json', str(tmp_path / 'r.json')], capture_output=True, text=True)
-    assert bad_run.returncode == 1 and 'VERDICT: NOT AS CLAIMED' in bad_run.stdout and f'rows {bad[:20].tolist()}'[:-1] in bad_run.stdout
-    assert out.is_file() and json.loads((tmp_path / 'r.json').read_text())['ok'] is False
-    again = subprocess.run(cmd + [str(out)], capture_output=True, text=True); assert again.returncode == 0, again.stdout
 
 def test_official_loader_reads_our_files_as_our_filenames(rel, tmp_path):
     "Emulate the official loader (indices into the tfds list) on files our generator wrote: the same images as our filenames."
@@ -157,20 +121,6 @@ def test_release_training_data(rel):
     d2 = R.release_training_data(rel['root'], SAMPLE, inspect=False, log=lambda s: None)  # no list: pool from the filenames
     assert [d2['pool'].ids[j] for j in d2['train_idx'][5]] == [pool.ids[j] for j in d['train_idx'][5]]
 
-def test_real_distill_trains_from_the_release_with_the_monitor(rel, tmp_path):
-    "The full-scale configuration pointed at released files + an ImageNet folder: real_distill streams them, no teacher run, and the monitor reports."
-    from align_nb.fullscale import FullScaleConfig
-    from align_nb.runner import run_notebook
-    from align_nb.core import load_json
-    cfg = FullScaleConfig(imagenet_train_dir=str(SAMPLE.parent), alignet_release_dir=str(rel['root']), alignet_release_filenames=str(rel['root'] / R.TFDS_LIST_NAME),
-                          students=('regnetx_002',), students_pretrained=False, image_size=32, device='cpu', variants=('alignet',),
-                          distill={'steps': 4, 'batch_size': 8, 'warmup': 1, 'eval_every': 2, 'checkpoint_every': 4, 'log_every': 1, 'num_workers': 0, 'head_dim': 16})
-    cfg.to_json(tmp_path / 'cfg.json')
-    r = run_notebook('real_distill.ipynb', tmp_path / 'run', {'config': str(tmp_path / 'cfg.json'), 'backbone': 'regnetx_002', 'variant': 'alignet', 'device': 'cpu', 'monitor_after': 2})
-    assert r['status'] == 'complete', load_json(tmp_path / 'run' / 'FAILED.json')['message'] if (tmp_path / 'run' / 'FAILED.json').is_file() else r
-    m = load_json(tmp_path / 'run' / 'metrics.json')
-    assert m['n_train'] == 600 and m['n_val'] == 100 and m['triplets_dir'].endswith('uncertainty_distillation')
-    assert [h[0] for h in m['monitor']['history']] == [2, 4] and m['monitor']['patience'] == 2
 
 @pytest.mark.parametrize('with_tfds', [True, False])
 def test_make_alignet_triplets_writes_official_names(rel, tmp_path, with_tfds):
@@ -199,18 +149,3 @@ def test_dry_run_checks_the_release_files(rel):
     bad = dry_run(FullScaleConfig(alignet_release_dir=str(rel['root'])), raise_on_error=False)  # unalignet: no untransformed/ files
     assert not bad['checks']['alignet_release_dir']['ok'] and 'untransformed/train_cluster_border_500.npz' in bad['checks']['alignet_release_dir']['error']
 
-def test_fullscale_study_trains_from_the_release_end_to_end(rel, tmp_path):
-    "`align-nb fullscale` with alignet_release_dir: the teacher run generates no triplets, the student trains from the released files, the evaluation runs."
-    import importlib.util
-    from align_nb.core import load_json, is_complete
-    from align_nb.cli import main
-    spec = importlib.util.spec_from_file_location('tfs', Path(__file__).parent / 'test_fullscale.py'); tfs = importlib.util.module_from_spec(spec); spec.loader.exec_module(tfs)
-    cfg = tfs.make_fullscale_inputs(tmp_path / 'in')
-    cfg.alignet_release_dir = str(rel['root']); cfg.alignet_release_filenames = str(rel['root'] / R.TFDS_LIST_NAME); cfg.variants = ('alignet',)
-    cfg.to_json(tmp_path / 'fs.json')
-    assert main(['fullscale', str(tmp_path / 'fs.json')]) == 0
-    runs = Path(cfg.runs_dir)
-    assert load_json(runs / 'teacher' / 'metrics.json')['triplets'] == {} and not (runs / 'teacher' / 'triplets').exists()
-    dm = load_json(runs / 'distill' / 'regnetx_002-alignet' / 'metrics.json')
-    assert dm['n_train'] == 600 and dm['n_val'] == 100 and Path(dm['triplets_dir']) == rel['train'].parent and dm['monitor']['history']
-    assert is_complete(runs / 'evaluate')

@@ -40,12 +40,14 @@ def test_odd_one_out_refuses_anchored_and_vice_versa():
 
 # ---------- one triplet similarity function ----------
 
-def test_triplet_similarities_float64_cosine_and_dot():
+def test_teacher_triplet_similarities_is_a_deprecated_alias():
+    from align_nb import teacher
     rng = np.random.default_rng(0); X = rng.normal(size=(6, 3)); it = np.array([[0, 1, 2], [3, 4, 5]])
+    with pytest.warns(DeprecationWarning, match='evaluate.triplet_similarities'):
+        old = teacher.triplet_similarities(X, it, similarity='cosine')
     new = triplet_similarities(X, it, metric='cosine', dtype='float64')
-    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
-    assert new.dtype == np.float64 and np.allclose(new, triplet_similarities(Xn, it, 'dot', dtype='float64'), atol=1e-12)
-    assert np.allclose(triplet_similarities(X, it, 'cosine', dtype='float64', max_matrix_items=0), new, atol=1e-12)  # row-wise = matrix route
+    assert old.dtype == np.float64 and np.array_equal(old, new)
+    with pytest.warns(DeprecationWarning): assert np.array_equal(teacher.triplet_similarities(X, it, metric='dot'), triplet_similarities(X, it, 'dot', dtype='float64'))
     hand = np.array([[X[i] @ X[j], X[i] @ X[k], X[j] @ X[k]] for i, j, k in it])
     assert np.allclose(new := triplet_similarities(X, it, 'dot', dtype='float64'), hand, atol=1e-12)
 
@@ -250,16 +252,6 @@ def test_things_builtin_skips_image_models_and_scores_an_embedding(shared_data):
     acc = np.mean((S.argmax(1) == tr.odd) & (srt[:, 2] > srt[:, 1]))
     assert abs(t.score[0] - acc) < 0.01 and 0.6 < acc < 0.67
 
-def test_cli_report_and_paper_notebook(tmp_path):
-    from align_nb.runner import run_notebook
-    from align_nb.cli import main
-    assert main(['report', 'pixels', '--data', 'toyworld', '--baselines', '--n-boot', '20', '--run-dir', str(tmp_path / 'cli')]) == 0
-    t = pd.read_csv(tmp_path / 'cli' / 'report.csv')
-    assert set(t.dataset) == {'toyworld-things', 'toyworld-levels', 'toyworld-rdm'} and t.score.notna().all()
-    assert main(['report', 'pixels', '--data', str(tmp_path / 'nope.json')]) == 2  # a clear one-line error
-    res = run_notebook('report_card.ipynb', tmp_path / 'paper', dict(models=['pixels'], datasets='toyworld', baselines=[], n_boot=20))
-    assert res['status'] == 'complete', res
-    assert len(pd.read_csv(tmp_path / 'paper' / 'report.csv')) == len(t)
 
 def test_package_level_evaluate_model():
     import align_nb, align_nb.report

@@ -4,8 +4,7 @@ Each payload's `__reduce__` asks the unpickler to call `os.system` or `exec` to 
 marker never appears. Also: truncated checkpoints, temp files of killed checkpoint writes, Levels reaction times."""
 import os
 os.environ['HF_HUB_OFFLINE'] = '1'
-import json, pickle, subprocess, sys, textwrap
-from pathlib import Path
+import pickle
 import numpy as np
 import pytest
 import torch
@@ -14,6 +13,7 @@ torch.set_num_threads(1)
 
 from align_nb.core import AlignNbError, is_complete, safe_unpickle, safe_np_load
 import align_nb.realdata as rd
+from helpers import tiny_distill as _distill
 
 class SystemPayload:
     "Unpickling calls os.system('touch <marker>')."
@@ -37,20 +37,8 @@ def payload(request, tmp_path):
 
 # ---------------------------------------------------------------- distillation checkpoint
 
-def _task(n_img=12, n_trip=30):
-    g = np.random.default_rng(0)
-    ims = __import__('align_nb.data', fromlist=['ArrayImages']).ArrayImages(g.integers(0, 255, (n_img, 16, 16, 3), dtype=np.uint8))
-    t = np.array([g.choice(n_img, 3, replace=False) for _ in range(n_trip)])
-    return ims, t, g.normal(size=(n_trip, 3)).astype(np.float32)
 
-def _cfg(**kw):
-    from align_nb.distill import DistillConfig
-    return DistillConfig.toy(**{**dict(steps=4, batch_size=4, lr=1e-3, warmup=1, tau=10., head_dim=4, checkpoint_every=2, eval_every=4), **kw})
 
-def _distill(out, **kw):
-    from align_nb.distill import distill
-    ims, t, s = _task()
-    return distill('resnet10t', ims, t[:24], s[:24], t[24:], s[24:], _cfg(), out, progress=False, **kw)
 
 def test_planted_checkpoint_never_runs(payload, tmp_path):
     obj, marker, glob = payload
@@ -75,31 +63,7 @@ def test_truncated_checkpoint_names_path_and_hint(tmp_path):
     met = _distill(tmp_path, resume=False)  # the hint works
     assert met['complete'] and is_complete(tmp_path)
 
-KILL = textwrap.dedent('''
-    import os, sys, torch
-    sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
-    import test_security as T
-    real = torch.save
-    n = [0]
-    def save(obj, f, *a, **k):  # the second checkpoint write is killed half way (as by kill -9): no cleanup can run
-        n[0] += 1
-        if n[0] == 2:
-            with open(f, 'wb') as fh: fh.write(b'x' * 1_000_000)
-            os._exit(9)
-        return real(obj, f, *a, **k)
-    torch.save = save
-    T._distill({out!r})
-''')
 
-def test_killed_checkpoint_write_leaves_no_temp_file_in_the_complete_folder(tmp_path):
-    root, tests = str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)
-    r = subprocess.run([sys.executable, '-c', KILL.format(root=root, tests=tests, out=str(tmp_path))], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 9, r.stderr[-2000:]
-    temps = [p.name for p in tmp_path.iterdir() if p.name.startswith('.checkpoint.pt.')]
-    assert len(temps) == 1 and not is_complete(tmp_path)  # what a killed write leaves
-    met = _distill(tmp_path)  # resumes from the step-2 checkpoint, finishes
-    assert met['complete'] and is_complete(tmp_path)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.')] == []
 
 # ---------------------------------------------------------------- CIFAR weights
 

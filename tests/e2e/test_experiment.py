@@ -1,10 +1,9 @@
 "End to end: the toyworld study (teacher, triplets, distillation, evaluation, figures) through papermill in quick mode."
 import json
-from pathlib import Path
 import pandas as pd, pytest
 from align_nb.core import is_complete, load_json
-from align_nb.experiment import plan_toyworld
-from align_nb.runner import run_jobs
+
+pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope='module')
 def study(toyworld_quick_study):

@@ -1,9 +1,11 @@
 "tools/check_results.py: a fresh results table against the committed one (largest difference per column, exit status)."
 import subprocess, sys
+import pytest
 from pathlib import Path
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 TOOL = ROOT / 'tools' / 'check_results.py'
 
 def _table():

@@ -3,12 +3,12 @@ import json, os, subprocess, sys
 from pathlib import Path
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 CASES = {
     'bench_features.py': (['--n', '64', '--batch-size', '32', '--reps', '1'], 'ratio'),
     'bench_scoring.py': (['--n', '20000', '--loop-n', '500', '--rounds', '1'], 'x'),
     'bench_distill_step.py': (['--batch', '4', '--rounds', '2', '--img', '16'], 'overhead'),
-    'bench_kernel_start.py': (['--rounds', '1', '--shared-zygote'], 'ratio cold/warm'),  # the suite's zygote: no import of its own
     'bench_rsa_bootstrap.py': (['--n', '20', '--subjects', '3', '--n-boot', '30', '--ties'], 'ratio rsatoolbox / ours'),
     'bench_kmeans.py': (['--n', '6000', '--dim', '16', '--k', '5', '--passes', '1', '--chunk', '2048'], 'ours'),
     'bench_triplet_generation.py': (['--n', '6000', '--dim', '16', '--k', '5', '--n-triplets', '20000', '--chunk', '5000', '--floor-n', '3000',

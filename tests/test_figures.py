@@ -1,35 +1,13 @@
 "Readable papers (issue 12): the runs-folder rule, tables shaped for reading, result sentences that follow the numbers, executed papers fit for committing."
-import json, os, subprocess, sys
-from pathlib import Path
+import json
 import numpy as np, pandas as pd, pytest
-from align_nb.core import default_runs_dir, project_root
 from align_nb.figures import (reading_table, fmt_ci, change_word, change_sentence, ceiling_sentence, wilson_ci, results_markdown,
                               clean_executed_notebook, publish_papers)
 
 # --- where run folders land
 
-def test_runs_dir_is_the_projects_runs_from_any_subfolder(tmp_path, monkeypatch):
-    (tmp_path / 'nbs' / 'paper').mkdir(parents=True)
-    (tmp_path / 'settings.ini').write_text('[DEFAULT]\nrepo = align_nb\nlib_name = align_nb\n')
-    monkeypatch.delenv('ALIGN_NB_RUNS', raising=False)
-    monkeypatch.chdir(tmp_path / 'nbs' / 'paper')  # a paper opened in JupyterLab runs with its own folder as cwd
-    assert project_root() == tmp_path.resolve()
-    assert default_runs_dir() == tmp_path.resolve() / 'runs'
 
-def test_runs_dir_env_wins_and_other_projects_are_not_ours(tmp_path, monkeypatch):
-    (tmp_path / 'sub').mkdir()
-    (tmp_path / 'settings.ini').write_text('[DEFAULT]\nlib_name = someone_else\n')
-    monkeypatch.delenv('ALIGN_NB_RUNS', raising=False)
-    monkeypatch.chdir(tmp_path / 'sub')
-    assert project_root() is None and default_runs_dir() == Path('runs')  # no align_nb project above: ./runs as before
-    monkeypatch.setenv('ALIGN_NB_RUNS', str(tmp_path / 'elsewhere'))
-    assert default_runs_dir() == tmp_path / 'elsewhere'
 
-def test_paper_notebooks_use_the_runs_rule(root):
-    "No paper builds its default run folder from a bare relative 'runs/' (that wrote runs/ inside nbs/paper)."
-    for nb in sorted((root / 'nbs' / 'paper').glob('*.ipynb')):
-        src = ''.join(''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code')
-        assert "f'runs/" not in src and '"runs/' not in src, nb.name
 
 # --- tables
 
@@ -118,16 +96,6 @@ def test_publish_papers_copies_complete_runs_only(tmp_path):
     publish_papers({'eval/resnet-base': tmp_path / 'runs' / 'eval/resnet-base'}, tmp_path / 'figs' / 'papers', runs_dir=tmp_path / 'runs')
     assert out[0].read_bytes() == first  # nothing in the copy changes from one publication to the next
 
-def test_published_papers_are_neither_ignored_nor_cleaned(root):
-    "figures/papers/ is committed: not git-ignored, and outside the folder nbdev_clean strips (nbs/)."
-    if not (root / '.git').exists(): pytest.skip('not a git checkout')
-    for p in ('figures/papers/figures.ipynb', 'figures/papers/eval_resnet-base.ipynb', 'figures/real/papers/evaluate.ipynb'):
-        r = subprocess.run(['git', 'check-ignore', '-q', p], cwd=root)
-        assert r.returncode == 1, p  # 1: not ignored
-    from configparser import ConfigParser
-    cp = ConfigParser(); cp.read(root / 'settings.ini')
-    nbs = (root / cp['DEFAULT']['nbs_path']).resolve()
-    assert not (root / 'figures' / 'papers').resolve().is_relative_to(nbs)
 
 def test_main_and_real_plans_publish_their_papers(root):
     # the runner publishes the papers a plan names; the main job (experiment) and the real-data demo (realexp) name figures_dir/papers

@@ -3,6 +3,9 @@ evaluation suite) run in separate processes with empty caches, another outside t
 ALIGN_NB_THREADS overrides), scrambled global RNGs, and once more on a warm cache, gives bit-identical results."""
 import json, os, subprocess, sys
 from pathlib import Path
+import pytest
+
+pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve()
 

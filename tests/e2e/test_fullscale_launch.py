@@ -10,7 +10,9 @@ import pytest
 import torch
 from align_nb.core import AlignNbError, is_complete, load_json
 from align_nb.launch import rank_logs
-from test_fullscale import needs_data
+from helpers import needs_data
+
+pytestmark = pytest.mark.e2e
 
 needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                                 reason='torch.distributed with gloo is not available')

@@ -10,43 +10,20 @@ import torch
 
 torch.set_num_threads(1)
 
-from align_nb.core import AlignNbError, is_complete, seed_everything
-from align_nb.data import ArrayImages
-from align_nb.distill import DistillConfig, distill, embed_images, Student
+from align_nb.core import is_complete, seed_everything
+from align_nb.distill import Student
+from helpers import DDP_VIT as VIT, ddp_ck_weights as ck_weights, ddp_close as close, ddp_run as run, ddp_weights as weights
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 dist_ok = torch.distributed.is_available() and torch.distributed.is_gloo_available()
 
-# A ViT without batch statistics: LayerNorm normalises each image on its own, so 2 ranks x B/2 is the same
-# computation as 1 rank x B (a BatchNorm net normalises each rank's half separately and would not match).
-VIT = dict(img_size=16, patch_size=4, depth=2, embed_dim=32, num_heads=2, num_classes=5)
-# eps 1e-3: Adam's first steps are ~sign(grad), which would turn float rounding in near-zero gradients into
-# differences of 2*lr; a larger eps keeps the update a smooth function of the gradient, so the tolerance is meaningful.
-CFG = dict(steps=4, batch_size=8, lr=3e-3, warmup=0, wd=0.5, tau=4., head_dim=8, eps=1e-3, checkpoint_every=2, eval_every=2, device='cpu')
+# the model, task and settings (a ViT without batch statistics, Adam eps 1e-3): tests/helpers.py, section data-parallel distillation
 
-def task(n_img=24, n_trip=48, size=16, seed=0):
-    "Random images and triplets with teacher similarities from the mean brightness (odd one out last)."
-    g = np.random.default_rng(seed)
-    arr = g.integers(0, 256, (n_img, size, size, 3), dtype=np.uint8)
-    b = arr.mean((1, 2, 3)) / 255
-    t = np.array([g.choice(n_img, 3, replace=False) for _ in range(n_trip)])
-    s = np.stack([-8 * np.abs(b[t[:, i]] - b[t[:, j]]) for i, j in ((0, 1), (0, 2), (1, 2))], 1).astype(np.float32)
-    return ArrayImages(arr), t, s
 
-def run(out, **kw):
-    ims, t, s = task()
-    return distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**CFG), out,
-                   model_kwargs=VIT, progress=False, **kw)
 
-def weights(d):
-    "Final backbone + head weights of a complete run folder."
-    bb = torch.load(Path(d) / 'student_backbone.pth', weights_only=True); hd = torch.load(Path(d) / 'student_head.pth', weights_only=True)
-    return {**{'bb.' + k: v for k, v in bb.items()}, **{'head.' + k: v for k, v in hd.items()}}
 
-def ck_weights(d): return torch.load(Path(d) / 'checkpoint.pt', weights_only=True)['model']
 
-def close(a, b, atol=1e-5):
-    return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a)
 
 def free_port():
     with socket.socket() as s:
@@ -56,13 +33,13 @@ WORKER = textwrap.dedent('''
     import sys, json, torch
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
-    import test_ddp as T
+    import helpers as T
     import torch.distributed as dist
     base = sys.argv[1]
     r = {{}}
-    r['full'] = T.run(base + '/ddp_full')                                   # 4 steps, 2 ranks
-    r['part'] = T.run(base + '/ddp_part', max_steps_this_call=1)            # 1 step, then stop (checkpoint)
-    r['resumed_sp'] = T.run(base + '/sp_part')                              # a single-process checkpoint, finished here
+    r['full'] = T.ddp_run(base + '/ddp_full')                                   # 4 steps, 2 ranks
+    r['part'] = T.ddp_run(base + '/ddp_part', max_steps_this_call=1)            # 1 step, then stop (checkpoint)
+    r['resumed_sp'] = T.ddp_run(base + '/sp_part')                              # a single-process checkpoint, finished here
     r['rank'], r['world'] = dist.get_rank(), dist.get_world_size()
     open(base + f'/rank{{r["rank"]}}.json', 'w').write(json.dumps(r))
     dist.destroy_process_group()
@@ -107,39 +84,9 @@ def test_two_ranks_match_one_process_and_checkpoints_move_between_them(tmp_path)
 
 # ---------------------------------------------------------------- speed options (CPU)
 
-def losses(d): return [json.loads(l)['loss'] for l in (Path(d) / 'log.jsonl').read_text().splitlines() if 'loss' in json.loads(l)]
 
-def test_grad_checkpointing_and_channels_last_give_the_same_run(tmp_path):
-    ims, t, s = task()
-    cfg = dict(CFG, steps=2, checkpoint_every=2, eval_every=2)
-    a = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg), tmp_path / 'a', model_kwargs=VIT, progress=False)
-    b = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, grad_checkpointing=True), tmp_path / 'b', model_kwargs=VIT, progress=False)
-    assert a['run_key'] == b['run_key']  # a runtime option: same weights, so the same run
-    np.testing.assert_allclose(losses(tmp_path / 'a'), losses(tmp_path / 'b'), atol=1e-6, rtol=0)
-    assert close(weights(tmp_path / 'a'), weights(tmp_path / 'b'))
-    # channels_last on a convolutional net: same losses and weights (up to float rounding)
-    c = distill('resnet10t', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg), tmp_path / 'c', progress=False)
-    d = distill('resnet10t', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, channels_last=True), tmp_path / 'd', progress=False)
-    np.testing.assert_allclose(losses(tmp_path / 'c'), losses(tmp_path / 'd'), atol=1e-5, rtol=0)
-    assert close(weights(tmp_path / 'c'), weights(tmp_path / 'd'), atol=1e-4)
 
-def test_bf16_autocast_runs_on_cpu_close_to_float32_and_compile_needs_cuda(tmp_path):
-    ims, t, s = task()
-    cfg = dict(CFG, steps=1, checkpoint_every=1, eval_every=1)
-    a = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg), tmp_path / 'a', model_kwargs=VIT, progress=False)
-    b = distill('vit_tiny_patch16_224', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, amp_bf16=True), tmp_path / 'b', model_kwargs=VIT, progress=False)
-    assert a['run_key'] != b['run_key']  # bf16 changes the numbers: another run
-    la, lb = losses(tmp_path / 'a')[0], losses(tmp_path / 'b')[0]
-    assert la != lb and lb == pytest.approx(la, rel=0.05)
-    with pytest.raises(AlignNbError, match='compile=True needs a CUDA device'):
-        distill('resnet10t', ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**cfg, compile=True), tmp_path / 'c', progress=False)
 
-def test_grad_checkpointing_on_a_model_without_it_is_a_clear_error(tmp_path):
-    ims, t, s = task()
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-    net.num_features = 4  # a plain module: no timm set_grad_checkpointing
-    with pytest.raises(AlignNbError, match='grad_checkpointing'):
-        distill(net, ims, t[:40], s[:40], t[40:], s[40:], DistillConfig.toy(**dict(CFG, steps=1), grad_checkpointing=True), tmp_path, progress=False)
 
 # ---------------------------------------------------------------- the GPU check, dry run on CPU
 
