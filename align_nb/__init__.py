@@ -15,7 +15,7 @@ _PUBLIC = {
     'Teacher': 'teacher',
     'generate_triplets': 'triplets',   # AligNet triplets labelled by a teacher
     'inspect_triplets': 'release',     # the evidence report of an AligNet triplet file
-    'distill': 'distill',              # fine-tune a backbone on AligNet triplets
+    'DistillConfig': 'distill',        # the distillation recipe (`align_nb.distill.distill` runs it: the module shares its name)
     'make_toyworld': 'toyworld',       # the embedded default world
 }
 __all__ = ['__version__', *_PUBLIC]

@@ -13,8 +13,8 @@ from .core import (AlignNbError, atomic_path, cache_lock, save_json, load_json, 
 
 # %% auto #0
 __all__ = ['BASELINE_NAMES', 'RESIZES', 'POOLINGS', 'TOY_BACKBONES', 'TOY_INPUT_SIZE', 'TOY_PRETRAIN_VERSION', 'load_backbone',
-           'Pixels', 'pixel_model', 'save_backbone', 'load_backbone_file', 'data_config', 'ImageTransform',
-           'make_transform', 'find_module', 'pool_output', 'list_layers', 'pooled_features', 'images_to_tensor',
+           'save_backbone', 'load_backbone_file', 'data_config', 'ImageTransform', 'make_transform', 'Pixels',
+           'pixel_model', 'find_module', 'pool_output', 'list_layers', 'pooled_features', 'images_to_tensor',
            'pretrain_backbone']
 
 # %% ../nbs/05_backbones.ipynb #b1b26127
@@ -145,34 +145,6 @@ def load_backbone(name:str, # timm model name, e.g. 'resnet10t', 'vit_tiny_patch
         spec.update(weights=str(path), pretrained=False)
     model.eval()
     model.align_nb_spec = spec
-    return model
-
-# %% ../nbs/05_backbones.ipynb #fa7a4672
-class Pixels(torch.nn.Module):
-    "Raw pixels as a backbone: forward_features is the identity, pre-logits flatten the image."
-    def __init__(self, size:int # side of the (square) input image
-                ):
-        super().__init__()
-        self.register_buffer('size', torch.tensor(size))  # part of the weights hash: sizes differ in cache keys
-        self.num_classes, self.num_features = 0, 3 * size * size
-        self.pretrained_cfg = dict(architecture=f'pixels{size}', input_size=(3, size, size), interpolation='bilinear', crop_pct=1.0,
-                                   crop_mode='center', mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), num_classes=0)
-        self.default_cfg = self.pretrained_cfg
-    def get_classifier(self): return torch.nn.Identity()
-    def forward_features(self, x): return x
-    def forward_head(self, x, pre_logits:bool=False): return x.flatten(1)
-    def forward(self, x): return self.forward_head(x)
-
-# %% ../nbs/05_backbones.ipynb #86579ee4
-def pixel_model(name:str='pixels' # 'pixels' (32 x 32) or 'pixels:<size>'
-               ):
-    "The raw-pixel baseline as a module: features are the RGB values of the image resized to size x size (no normalisation)."
-    m = re.fullmatch(r'pixels(?::(\d+))?', str(name))
-    if not m: raise AlignNbError(f"pixel_model: expected 'pixels' or 'pixels:<size>', got {name!r}")
-    size = int(m[1] or 32)
-    if not 4 <= size <= 512: raise AlignNbError(f'pixel_model: size must be 4..512, got {size}')
-    model = Pixels(size).eval()
-    model.align_nb_spec = dict(name=str(name), baseline='raw pixels', size=size)
     return model
 
 # %% ../nbs/05_backbones.ipynb #3c6b85fa
@@ -340,6 +312,34 @@ def make_transform(model_or_cfg, # a timm model or a data config dict
         cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
     else: cfg = data_config(model_or_cfg, input_size, **overrides)
     return ImageTransform(cfg, resize, background)
+
+# %% ../nbs/05_backbones.ipynb #fa7a4672
+class Pixels(torch.nn.Module):
+    "Raw pixels as a backbone: forward_features is the identity, pre-logits flatten the image."
+    def __init__(self, size:int # side of the (square) input image
+                ):
+        super().__init__()
+        self.register_buffer('size', torch.tensor(size))  # part of the weights hash: sizes differ in cache keys
+        self.num_classes, self.num_features = 0, 3 * size * size
+        self.pretrained_cfg = dict(architecture=f'pixels{size}', input_size=(3, size, size), interpolation='bilinear', crop_pct=1.0,
+                                   crop_mode='center', mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), num_classes=0)
+        self.default_cfg = self.pretrained_cfg
+    def get_classifier(self): return torch.nn.Identity()
+    def forward_features(self, x): return x
+    def forward_head(self, x, pre_logits:bool=False): return x.flatten(1)
+    def forward(self, x): return self.forward_head(x)
+
+# %% ../nbs/05_backbones.ipynb #86579ee4
+def pixel_model(name:str='pixels' # 'pixels' (32 x 32) or 'pixels:<size>'
+               ):
+    "The raw-pixel baseline as a module: features are the RGB values of the image resized to size x size (no normalisation)."
+    m = re.fullmatch(r'pixels(?::(\d+))?', str(name))
+    if not m: raise AlignNbError(f"pixel_model: expected 'pixels' or 'pixels:<size>', got {name!r}")
+    size = int(m[1] or 32)
+    if not 4 <= size <= 512: raise AlignNbError(f'pixel_model: size must be 4..512, got {size}')
+    model = Pixels(size).eval()
+    model.align_nb_spec = dict(name=str(name), baseline='raw pixels', size=size)
+    return model
 
 # %% ../nbs/05_backbones.ipynb #f5a8dae1
 POOLINGS = ('avg', 'cls', 'flatten')

@@ -15,8 +15,8 @@ __all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 
            'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
            'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
            'is_complete', 'LazyClasses', 'RestrictedUnpickler', 'safe_unpickle', 'safe_np_load', 'check_finite',
-           'check_fields', 'check_device', 'parent_death_signal', 'end_with_parent', 'lock_holder', 'file_lock',
-           'cache_lock']
+           'check_fields', 'check_device', 'parent_death_signal', 'end_with_parent', 'lock_path', 'lock_holder',
+           'file_lock', 'cache_lock']
 
 # %% ../nbs/00_core.ipynb #d3a15f45
 class AlignNbError(ValueError):
@@ -511,23 +511,30 @@ def end_with_parent(sig:int=15 # the signal this process gets when its parent en
     f = parent_death_signal(sig)
     return f is not None and f() == 0
 
-# %% ../nbs/00_core.ipynb #67bc87ce
-def lock_holder(path # the guarded path (the lock file is `<path>.lock`)
+# %% ../nbs/00_core.ipynb #c692d150
+def lock_path(path # the guarded file or folder
+             ) -> Path:
+    "The lock file of `path`: `<lock folder>/<name>-<sha256 of its absolute path>.lock` (`$ALIGN_NB_LOCK_DIR` or `<temp>/align_nb-locks-<uid>`)."
+    p = Path(path).expanduser().absolute()
+    d = Path(os.environ.get('ALIGN_NB_LOCK_DIR') or Path(tempfile.gettempdir()) / f'align_nb-locks-{os.getuid() if hasattr(os, "getuid") else 0}')
+    return d / f'{p.name[:40]}-{hashlib.sha256(str(p).encode()).hexdigest()[:24]}.lock'
+
+def lock_holder(path # the guarded path
                ) -> dict:
     "What the lock file of `path` says about its last holder (pid, host, since_utc), or `{}`."
-    try: d = json.loads(Path(str(path) + '.lock').read_text() or '{}')
+    try: d = json.loads(lock_path(path).read_text() or '{}')
     except (OSError, ValueError): return {}
     return d if isinstance(d, dict) else {}
 
-# %% ../nbs/00_core.ipynb #910a628b
+# %% ../nbs/00_core.ipynb #b64b3d84
 @contextlib.contextmanager
-def file_lock(path, # the guarded file or folder; the lock file is `<path>.lock` beside it
+def file_lock(path, # the guarded file or folder (its lock file is `lock_path(path)`)
               what:str='cache entry', # named in the message printed while waiting
               wait:bool=True # False: yield None at once when another process holds the lock
              ):
-    "Hold an OS file lock on `<path>.lock` (freed by the OS when the holder ends); yields the lock file, or None when busy and `wait=False`."
+    "Hold an OS file lock for `path` (freed by the OS when the holder ends); yields the lock file, or None when busy and `wait=False`."
     from filelock import FileLock, Timeout
-    lock = Path(str(path) + '.lock'); lock.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_path(path); lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fl = FileLock(str(lock), is_singleton=False)
     try: fl.acquire(timeout=0)
     except Timeout:
@@ -539,13 +546,14 @@ def file_lock(path, # the guarded file or folder; the lock file is `<path>.lock`
         print(f'{what} {Path(path).name}: free after {(datetime.datetime.now() - t0).total_seconds():.0f} s', file=sys.stderr, flush=True)
     try:
         import socket
-        info = dict(pid=os.getpid(), host=socket.gethostname(), since_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+        info = dict(pid=os.getpid(), host=socket.gethostname(), since_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+                    path=str(Path(path).absolute()))
         try: lock.write_text(json.dumps(info))
         except OSError: pass  # e.g. a full disk: the lock still holds, only the holder's name is missing
         yield lock
     finally: fl.release()
 
-def cache_lock(path, # the cache entry (file or folder) it guards; the lock file is `<path>.lock` beside it
+def cache_lock(path, # the cache entry (file or folder) it guards
                what:str='cache entry' # named in the message printed while waiting
               ):
     "Hold the lock of one cache entry (check, then compute on a miss, inside it): a second process waits, then reads the entry."

@@ -15,7 +15,7 @@ from .study import TEACHER_TARGETS, TeacherData, EvalSet
 # %% auto #0
 __all__ = ['FIT_TEACHER_KEYS', 'FIT_HUMAN_KEYS', 'FULLSCALE_STUDENTS', 'LAUNCH_FIELDS', 'FullScaleConfig', 'as_fullscale',
            'npz_shapes', 'dry_run', 'fullscale_pool', 'human_model_for', 'human_model_summary',
-           'fullscale_teacher_data', 'fullscale_eval_sets', 'plan_fullscale', 'launch_options', 'uses_torchrun',
+           'fullscale_teacher_data', 'fullscale_eval_sets', 'launch_options', 'uses_torchrun', 'plan_fullscale',
            'fullscale_pool_features_task', 'launched_pool_features', 'fullscale_distill_task', 'launched_distill']
 
 # %% ../nbs/20_fullscale.ipynb #18aef52b
@@ -409,6 +409,19 @@ def fullscale_eval_sets(config # a `FullScaleConfig` (or dict / JSON path)
         sets.append(EvalSet('Mur92', mur.images, rdms=mur.rdms))
     return sets
 
+# %% ../nbs/20_fullscale.ipynb #00012424
+LAUNCH_FIELDS = ('nproc_per_node', 'nnodes', 'node_rank', 'rdzv_backend', 'rdzv_endpoint', 'rdzv_id')
+
+def launch_options(config # a `FullScaleConfig` (or anything with the `LAUNCH_FIELDS` attributes)
+                  ) -> dict:
+    "The `launch` keyword arguments of a config (its torchrun fields)."
+    return {k: getattr(config, k) for k in LAUNCH_FIELDS}
+
+def uses_torchrun(config # a `FullScaleConfig`
+                 ) -> bool:
+    "Whether the config asks for more than one process (then the heavy steps go through `launch`)."
+    return int(config.nproc_per_node) * int(config.nnodes) > 1
+
 # %% ../nbs/20_fullscale.ipynb #650383e9
 def plan_fullscale(config, # a `FullScaleConfig`, a dict of its fields, or a JSON file path
                    runs_dir=None, # root of the run folders (default: the config's `runs_dir`)
@@ -465,19 +478,6 @@ def _fullscale_from_args(a):
 from .runner import register_plan
 register_plan('fullscale', plan_fullscale, 'the full-scale (GPU) study from a FullScaleConfig JSON; --dry-run only checks every path, file format and model name',
               _fullscale_arguments, _fullscale_from_args)
-
-# %% ../nbs/20_fullscale.ipynb #00012424
-LAUNCH_FIELDS = ('nproc_per_node', 'nnodes', 'node_rank', 'rdzv_backend', 'rdzv_endpoint', 'rdzv_id')
-
-def launch_options(config # a `FullScaleConfig` (or anything with the `LAUNCH_FIELDS` attributes)
-                  ) -> dict:
-    "The `launch` keyword arguments of a config (its torchrun fields)."
-    return {k: getattr(config, k) for k in LAUNCH_FIELDS}
-
-def uses_torchrun(config # a `FullScaleConfig`
-                 ) -> bool:
-    "Whether the config asks for more than one process (then the heavy steps go through `launch`)."
-    return int(config.nproc_per_node) * int(config.nnodes) > 1
 
 # %% ../nbs/20_fullscale.ipynb #ea61c5eb
 def _cpu_threads(device):

@@ -40,16 +40,14 @@ def test_odd_one_out_refuses_anchored_and_vice_versa():
 
 # ---------- one triplet similarity function ----------
 
-def test_teacher_triplet_similarities_is_a_deprecated_alias():
-    from align_nb import teacher
+def test_triplet_similarities_in_float64_match_a_hand_loop():
+    "The one pair-similarity function (the teacher's former alias is gone): float64 cosine and dot, [s01, s02, s12]."
     rng = np.random.default_rng(0); X = rng.normal(size=(6, 3)); it = np.array([[0, 1, 2], [3, 4, 5]])
-    with pytest.warns(DeprecationWarning, match='evaluate.triplet_similarities'):
-        old = teacher.triplet_similarities(X, it, similarity='cosine')
-    new = triplet_similarities(X, it, metric='cosine', dtype='float64')
-    assert old.dtype == np.float64 and np.array_equal(old, new)
-    with pytest.warns(DeprecationWarning): assert np.array_equal(teacher.triplet_similarities(X, it, metric='dot'), triplet_similarities(X, it, 'dot', dtype='float64'))
+    cos = triplet_similarities(X, it, metric='cosine', dtype='float64')
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert cos.dtype == np.float64 and np.allclose(cos, [[Xn[i] @ Xn[j], Xn[i] @ Xn[k], Xn[j] @ Xn[k]] for i, j, k in it], atol=1e-12)
     hand = np.array([[X[i] @ X[j], X[i] @ X[k], X[j] @ X[k]] for i, j, k in it])
-    assert np.allclose(new := triplet_similarities(X, it, 'dot', dtype='float64'), hand, atol=1e-12)
+    assert np.allclose(triplet_similarities(X, it, 'dot', dtype='float64'), hand, atol=1e-12)
 
 # ---------- RDM files as they come ----------
 

@@ -36,7 +36,7 @@ print('BENCH-RESULTS ' + json.dumps(res))
 def bench_runs(tmp_path_factory):
     "{script: {'rc', 'stdout'}} of every case, run in one subprocess (this file's tests run in one worker, see conftest.py)."
     cache = tmp_path_factory.mktemp('bench_cache')
-    order = ['bench_kernel_start.py'] + sorted(k for k in CASES if k != 'bench_kernel_start.py')  # the kernel bench before others touch the env
+    order = sorted(CASES)
     todo = []
     for script in order:
         args = CASES[script][0]

@@ -83,7 +83,7 @@ def test_browser_check_site(browser, built_site, tmp_path):
     out = _browser_check('--skip-lab', '--site', built_site[0], '--out', tmp_path / 'shots')  # the run's one strict build (built_site)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     shots = {p.name for p in (tmp_path / 'shots').glob('*.png')}
-    assert {'site_index.png', 'site_library_05_evaluate.png'} <= shots and any(s.startswith('site_paper_') for s in shots)
+    assert {'site_index.png', 'site_library_03_evaluate.png'} <= shots and any(s.startswith('site_paper_') for s in shots)
 
 def test_browser_check_jupyterlab_quick_paper(browser, tmp_path):
     "JupyterLab runs the evaluation paper (quick) from the Run menu with no error output and no stderr warning box."

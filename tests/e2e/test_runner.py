@@ -4,7 +4,7 @@ import json, os, subprocess, sys, textwrap
 from pathlib import Path
 import nbformat, pytest
 from align_nb.core import is_complete, load_json
-from align_nb.core import file_lock
+from align_nb.core import file_lock, lock_path
 from align_nb.runner import LOCK_NAME, Job, demo_notebook, folder_busy, run_jobs, run_notebook, run_status
 from align_nb.cli import main
 
@@ -233,7 +233,8 @@ def test_lock_held_skipped_and_a_dead_holders_lock_is_free(tmp_path, capsys):
         assert r['status'] == 'locked' and f'pid {os.getpid()}' in r['reason'] and not is_complete(d)
         assert 'skipping it' in capsys.readouterr().out
     # a lock file left by a dead process (its OS lock ended with it): nothing blocks the next runner
-    (d / (LOCK_NAME + '.lock')).write_text(json.dumps({'pid': 2 ** 22 + 7, 'host': os.uname().nodename, 'since_utc': 'then'}))
+    lock_path(d / LOCK_NAME).parent.mkdir(parents=True, exist_ok=True)
+    lock_path(d / LOCK_NAME).write_text(json.dumps({'pid': 2 ** 22 + 7, 'host': os.uname().nodename, 'since_utc': 'then'}))
     assert not folder_busy(d)
     r = run_notebook(str(nb), d, {'x': 1}, on_locked='skip')
     assert r['status'] == 'complete' and not folder_busy(d)
