@@ -158,7 +158,7 @@ def folder_busy(run_dir # a run folder
         with file_lock(Path(run_dir) / LOCK_NAME, 'run folder', wait=False) as got: return got is None
     except OSError: return False  # a read-only folder: nobody can be writing into it
 
-# %% ../nbs/14_runner.ipynb #2f5a8586
+# %% ../nbs/14_runner.ipynb #2052320e
 def _complete_check(run_dir, parameters, signature, force):
     "The 'skipped' status when the folder is complete with the same parameters, code and threads (and not forced), else None."
     if not is_complete(run_dir) or force or not (run_dir / 'params.json').is_file(): return None
@@ -223,8 +223,11 @@ def _execute(nb, run_dir, parameters, signature, kernel, log_output):
     t0 = time.time()
     try:
         save_json(run_dir / 'params.json', {'notebook': nb.name, 'parameters': parameters, 'signature': signature, 'provenance': provenance()})
+        # the kernel talks to papermill over Unix sockets (ipc): no TCP port is opened, and jupyter's warning about
+        # unencrypted TCP does not fill the log
+        from traitlets.config import Config
         pm.execute_notebook(str(nb), str(tmp), parameters=parameters, kernel_name=kernel, progress_bar=False,
-                            log_output=log_output, cwd=str(run_dir))
+                            log_output=log_output, cwd=str(run_dir), config=Config({'KernelManager': {'transport': 'ipc'}}))
         if not (run_dir / 'metrics.json').is_file():
             raise AlignNbError(f'{nb.name} finished without writing {run_dir / "metrics.json"}')
         os.replace(tmp, run_dir / 'notebook.ipynb')
