@@ -13,9 +13,9 @@ from .data import Trials, RepeatedTriplets, AnchoredTriplets
 __all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'pair_probs', 'pair_log_probs', 'predict_odd',
            'odd_one_out_predictions', 'score_predictions', 'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling',
            'loo_noise_ceiling', 'entropy', 'kl_to_human', 'fit_temperature', 'uncertainty_alignment', 'triplet_ids',
-           'bootstrap_ci', 'OddOneOutResult', 'AnchoredResult', 'RSAResult', 'anchored_accuracy', 'anchored_report',
-           'split_by_triplet', 'odd_one_out_report', 'model_rdm', 'compare_rdms', 'rsa_report', 'few_shot_probe',
-           'shift_probe', 'taxonomy_distances']
+           'bootstrap_ci', 'tidy_table', 'OddOneOutResult', 'AnchoredResult', 'RSAResult', 'anchored_accuracy',
+           'anchored_report', 'split_by_triplet', 'odd_one_out_report', 'model_rdm', 'compare_rdms', 'rsa_report',
+           'few_shot_probe', 'shift_probe', 'taxonomy_distances']
 
 # %% ../nbs/03_evaluate.ipynb #347b4523
 _METRICS = ('cosine', 'dot')
@@ -420,7 +420,7 @@ def bootstrap_ci(values_or_fn, # (n,) per-item values (statistic: their mean), o
     if len(ok): out['lo'], out['hi'] = (float(q) for q in np.quantile(ok, [(1 - ci) / 2, 1 - (1 - ci) / 2]))
     return out
 
-# %% ../nbs/03_evaluate.ipynb #d3febb2e
+# %% ../nbs/03_evaluate.ipynb #5a3813ea
 import copy
 from dataclasses import dataclass, field, fields
 
@@ -449,6 +449,17 @@ class _Result:
     def _frame(self, rows:list):
         import pandas as pd
         return pd.DataFrame(rows)
+
+def tidy_table(frame, # a result's `to_frame()`
+               columns:dict, # column of the table -> column of `frame` (after `const`)
+               tag:dict=None, # columns put first, one value each (e.g. backbone, variant)
+               **const # columns set to one value (replacing those of `frame`)
+              ):
+    "A table built from a result frame: the `tag` columns, then `columns` renamed from `frame` (index 0..n-1)."
+    f = frame.assign(**const)
+    out = f[list(columns.values())].set_axis(list(columns), axis=1).reset_index(drop=True)
+    for i, (k, v) in enumerate((tag or {}).items()): out.insert(i, k, v)
+    return out
 
 # %% ../nbs/03_evaluate.ipynb #7f3ef026
 @dataclass(repr=False)

@@ -96,7 +96,7 @@ def world_features(model, world, splits=('things', 'levels', 'rdm', 'pool', 'shi
     return {s: np.asarray(extract_features(model, world.images(s), transform=tf, batch_size=batch_size, cache_dir=cache_dir,
                                            progress=progress, **kw)) for s in splits}
 
-# %% ../nbs/18_experiment.ipynb #b39bc661
+# %% ../nbs/18_experiment.ipynb #48aaa914
 # the suite's tables: column -> column of the result's `to_frame()` (`evaluate.OddOneOutResult`, `evaluate.RSAResult`)
 _THINGS_COLUMNS = dict(accuracy='accuracy', lo='accuracy_lo', hi='accuracy_hi', ci_over='ci_over', ceiling='noise_ceiling', ceiling_lo='noise_ceiling_lo',
                        ceiling_hi='noise_ceiling_hi', ceiling_loo='noise_ceiling_loo', ceiling_loo_lo='noise_ceiling_loo_lo', ceiling_loo_hi='noise_ceiling_loo_hi',
@@ -113,47 +113,36 @@ _RSA_COLUMNS = dict(r_subject_mean='rho_subject_mean', lo='rho_subject_mean_lo',
                     ceiling_upper='noise_ceiling_upper', r_pooled='rho_pooled', r_pooled_lo='rho_pooled_lo', r_pooled_hi='rho_pooled_hi',
                     n_stimuli='n_stimuli', n_subjects='n_subjects')
 
-def _table(frame, # a result's `to_frame()`
-           tag:dict, # columns put first (backbone, variant)
-           columns:dict, # table column -> column of `frame` (after `const`)
-           **const # columns set to one value (replacing those of `frame`)
-          ):
-    "A tidy table of the suite from a result frame: the `tag` columns, then `columns` renamed from `frame`."
-    f = frame.assign(**const)
-    out = f[list(columns.values())].set_axis(list(columns), axis=1).reset_index(drop=True)
-    for i, (k, v) in enumerate(tag.items()): out.insert(i, k, v)
-    return out
-
 def evaluate_world(feats:dict, # split -> features (from `world_features`)
                    world, # the ToyWorld
                    backbone:str, variant:str, # tags written into every table
                    n_boot:int=1000, seed:int=0, shots=(1, 5, 10), n_repeats:int=5) -> tuple:
     "Every human-alignment and ML-utility measure of one model on the world: (metrics dict, tables dict)."
     import pandas as pd
-    from align_nb.evaluate import odd_one_out_report, rsa_report, few_shot_probe, shift_probe, taxonomy_distances
+    from align_nb.evaluate import odd_one_out_report, rsa_report, few_shot_probe, shift_probe, taxonomy_distances, tidy_table
     tag = dict(backbone=backbone, variant=variant)
     m, tables = {'backbone': backbone, 'variant': variant}, {}
     # THINGS-like: accuracy on the repeated set, temperature on the single-answer validation trials
     th = odd_one_out_report(feats['things'], world.things_test, val_trials=world.things_val, n_boot=n_boot, seed=seed)
     m['things'] = th.to_dict()
-    tables['things'] = _table(th.to_frame(per_kind=False), tag, _THINGS_COLUMNS)
+    tables['things'] = tidy_table(th.to_frame(per_kind=False), _THINGS_COLUMNS, tag)
     # Levels-like: accuracy per kind on all trials (no temperature here: the uncertainty table below fits it out of sample)
     lv = odd_one_out_report(feats['levels'], world.levels_trials, n_boot=n_boot, seed=seed, val_frac=0)
     m['levels'] = lv.to_dict()
     f = lv.to_frame()
     f.loc[0, 'kind'] = 'overall'
-    tables['levels'] = _table(f.iloc[[*range(1, len(f)), 0]], tag, _LEVELS_COLUMNS)  # the kinds, then overall
+    tables['levels'] = tidy_table(f.iloc[[*range(1, len(f)), 0]], _LEVELS_COLUMNS, tag)  # the kinds, then overall
     # uncertainty alignment: temperature fitted on half of the Levels triplets, measured on the other half
     val, test = split_repeated(world.levels_trials, 0.5, seed)
     ua = odd_one_out_report(feats['levels'], test, val_trials=val, n_boot=0 if n_boot < 1 else min(n_boot, 200), seed=seed)
     m['levels_uncertainty'] = {k: ua[k] for k in ('temperature', 'temperature_fit_on', 'kl_to_human', 'kl_to_human_ci', 'uncertainty', 'n_repeated',
                                                   'n_temperature_fit_triplets', 'n_temperature_scored_triplets', 'temperature_fit_scored_overlap')}
-    tables['uncertainty'] = _table(ua.to_frame(per_kind=False), tag, _UNCERTAINTY_COLUMNS, dataset='levels',
+    tables['uncertainty'] = tidy_table(ua.to_frame(per_kind=False), _UNCERTAINTY_COLUMNS, tag, dataset='levels',
                                    temperature_fit_on='other half of the Levels triplets', ci_over='triplets')
     # RSA: the participant mean is the headline (the noise ceiling's scale); the pooled comparison is secondary
     r = rsa_report(feats['rdm'], world.rdm_human, n_boot=n_boot, seed=seed)
     m['rsa'] = r.to_dict()
-    tables['rsa'] = _table(r.to_frame(), tag, _RSA_COLUMNS)
+    tables['rsa'] = tidy_table(r.to_frame(), _RSA_COLUMNS, tag)
     # few-shot: basic classes, k examples per class from the pool, tested on the (separate) Levels images
     cls = world.basic_class_of
     test_y = np.array([cls[int(b)] for b in world.levels.labels['basic']])
