@@ -13,8 +13,9 @@ from .data import Trials, RepeatedTriplets, AnchoredTriplets
 __all__ = ['similarity_matrix', 'triplet_similarities', 'odd_one_out_probs', 'pair_probs', 'pair_log_probs', 'predict_odd',
            'odd_one_out_predictions', 'score_predictions', 'odd_one_out_accuracy', 'ceiling_shares', 'noise_ceiling',
            'loo_noise_ceiling', 'entropy', 'kl_to_human', 'fit_temperature', 'uncertainty_alignment', 'triplet_ids',
-           'bootstrap_ci', 'anchored_accuracy', 'anchored_report', 'split_by_triplet', 'odd_one_out_report',
-           'model_rdm', 'compare_rdms', 'rsa_report', 'few_shot_probe', 'shift_probe', 'taxonomy_distances']
+           'bootstrap_ci', 'tidy_table', 'OddOneOutResult', 'AnchoredResult', 'RSAResult', 'anchored_accuracy',
+           'anchored_report', 'split_by_triplet', 'odd_one_out_report', 'model_rdm', 'compare_rdms', 'rsa_report',
+           'few_shot_probe', 'shift_probe', 'taxonomy_distances']
 
 # %% ../nbs/03_evaluate.ipynb #347b4523
 _METRICS = ('cosine', 'dot')
@@ -419,7 +420,173 @@ def bootstrap_ci(values_or_fn, # (n,) per-item values (statistic: their mean), o
     if len(ok): out['lo'], out['hi'] = (float(q) for q in np.quantile(ok, [(1 - ci) / 2, 1 - (1 - ci) / 2]))
     return out
 
-# %% ../nbs/03_evaluate.ipynb #4b904616
+# %% ../nbs/03_evaluate.ipynb #5a3813ea
+import copy
+from dataclasses import dataclass, field, fields
+
+def _lo_hi(ci) -> tuple:
+    "An interval `[lo, hi]` (or None) as two floats (NaN where there is none)."
+    return (float('nan'), float('nan')) if not ci else (ci[0], ci[1])
+
+def _fmt(v, ci=None) -> str:
+    if v is None: return 'None'
+    s = f'{v:.3f}' if isinstance(v, float) else str(v)
+    return s + (f' [{ci[0]:.3f}, {ci[1]:.3f}]' if ci else '')
+
+class _Result:
+    "Base of the report results: attributes, `to_dict`, `to_frame`, `res[name]`."
+    _optional = ()  # fields left out of `to_dict` while None (keys the report adds only when they apply)
+
+    def to_dict(self) -> dict:
+        "Every field as plain python values (JSON-able), in field order."
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                if not (f.name in self._optional and getattr(self, f.name) is None)}
+
+    def __getitem__(self, k:str):
+        if k not in {f.name for f in fields(self)}: raise KeyError(f'{type(self).__name__} has no field {k!r}')
+        return getattr(self, k)
+
+    def _frame(self, rows:list):
+        import pandas as pd
+        return pd.DataFrame(rows)
+
+def tidy_table(frame, # a result's `to_frame()`
+               columns:dict, # column of the table -> column of `frame` (after `const`)
+               tag:dict=None, # columns put first, one value each (e.g. backbone, variant)
+               **const # columns set to one value (replacing those of `frame`)
+              ):
+    "A table built from a result frame: the `tag` columns, then `columns` renamed from `frame` (index 0..n-1)."
+    f = frame.assign(**const)
+    out = f[list(columns.values())].set_axis(list(columns), axis=1).reset_index(drop=True)
+    for i, (k, v) in enumerate((tag or {}).items()): out.insert(i, k, v)
+    return out
+
+# %% ../nbs/03_evaluate.ipynb #7f3ef026
+@dataclass(repr=False)
+class OddOneOutResult(_Result):
+    "Result of `odd_one_out_report` (fields as documented there; `to_frame()`: one row for all trials, one per kind)."
+    n_trials: int
+    n_triplets: int
+    metric: str
+    chance: float
+    accuracy: float
+    accuracy_ci: list
+    ci_over: str
+    n_boot: int
+    ci: float
+    accuracy_over_chance: float
+    noise_ceiling: float = None
+    noise_ceiling_ci: list = None
+    noise_ceiling_source: str = None
+    noise_ceiling_loo: float = None
+    noise_ceiling_loo_ci: list = None
+    noise_ceiling_ci_over: str = 'triplets'
+    relative_to_ceiling: float = None
+    relative_to_loo_ceiling: float = None
+    per_kind: dict = field(default_factory=dict) # kind -> dict(n_trials, n_triplets, accuracy, accuracy_ci, ci_over, noise_ceiling, noise_ceiling_loo, relative_to_ceiling, relative_to_loo_ceiling)
+    n_repeated: int = 0
+    mean_majority_share_matched: float = None # only when some triplet repeats
+    temperature: float = None
+    temperature_fit_on: str = None
+    val_nll: float = None
+    n_temperature_fit_triplets: int = 0
+    n_temperature_scored_triplets: int = 0
+    temperature_fit_scored_overlap: int = None
+    n_overlap_excluded: int = 0
+    kl_to_human: float = None
+    kl_to_human_ci: list = None
+    uncertainty: dict = None # `uncertainty_alignment` of the scored triplets, with `entropy_spearman_ci`
+    temperature_measures_ci_over: str = 'triplets'
+    _optional = ('mean_majority_share_matched',)
+
+    def to_frame(self, per_kind:bool=True):
+        "Tidy table: the 'all' row, then (if `per_kind`) one row per kind; columns as documented above."
+        u = self.uncertainty or {}
+        def row(kind, d, overall):
+            nc, ncl = _lo_hi(d.get('noise_ceiling_ci')), _lo_hi(d.get('noise_ceiling_loo_ci'))
+            acc, kl, es = _lo_hi(d['accuracy_ci']), _lo_hi(self.kl_to_human_ci), _lo_hi(u.get('entropy_spearman_ci'))
+            t = lambda v: v if overall else None
+            return dict(kind=kind, n_trials=d['n_trials'], n_triplets=d['n_triplets'], accuracy=d['accuracy'], accuracy_lo=acc[0],
+                        accuracy_hi=acc[1], ci_over=d['ci_over'], chance=self.chance, noise_ceiling=d['noise_ceiling'], noise_ceiling_lo=nc[0],
+                        noise_ceiling_hi=nc[1], noise_ceiling_loo=d['noise_ceiling_loo'], noise_ceiling_loo_lo=ncl[0], noise_ceiling_loo_hi=ncl[1],
+                        relative_to_ceiling=d['relative_to_ceiling'], relative_to_loo_ceiling=d['relative_to_loo_ceiling'],
+                        temperature=t(self.temperature), temperature_fit_on=t(self.temperature_fit_on),
+                        n_temperature_fit_triplets=t(self.n_temperature_fit_triplets), n_temperature_scored_triplets=t(self.n_temperature_scored_triplets),
+                        kl_to_human=t(self.kl_to_human), kl_to_human_lo=kl[0] if overall else float('nan'), kl_to_human_hi=kl[1] if overall else float('nan'),
+                        entropy_spearman=t(u.get('entropy_spearman')), entropy_spearman_lo=es[0] if overall else float('nan'),
+                        entropy_spearman_hi=es[1] if overall else float('nan'), rt_spearman=t(u.get('rt_spearman')))
+        rows = [row('all', self.to_dict(), True)]
+        if per_kind: rows += [row(k, d, False) for k, d in self.per_kind.items()]
+        return self._frame(rows)
+
+    def __repr__(self):
+        s = (f'OddOneOutResult(accuracy {_fmt(self.accuracy, self.accuracy_ci)} over {self.ci_over}, chance {self.chance:.3f}, '
+             f'noise ceiling {_fmt(self.noise_ceiling)} (leave-one-out {_fmt(self.noise_ceiling_loo)}), {self.n_trials} trials / {self.n_triplets} triplets')
+        if self.per_kind: s += f', kinds {list(self.per_kind)}'
+        if self.temperature is not None: s += f', T {self.temperature:.4g}, KL {_fmt(self.kl_to_human, self.kl_to_human_ci)}'
+        return s + ')'
+
+# %% ../nbs/03_evaluate.ipynb #5a0960bf
+@dataclass(repr=False)
+class AnchoredResult(_Result):
+    "Result of `anchored_report`."
+    measure: str
+    metric: str
+    accuracy: float
+    ci: list # the accuracy's interval
+    ci_over: str
+    n_boot: int
+    n_trials: int
+    n_questions: int
+    n_repeated_questions: int
+    noise_ceiling: float # NaN when no question repeats
+    noise_ceiling_kind: str
+    chance: float = 0.5
+
+    def to_frame(self):
+        "One row: the interval as `accuracy_lo` / `accuracy_hi`, the other fields as they are."
+        d = self.to_dict(); lo, hi = _lo_hi(d.pop('ci'))
+        return self._frame([dict(measure=d.pop('measure'), metric=d.pop('metric'), accuracy=d.pop('accuracy'), accuracy_lo=lo, accuracy_hi=hi, **d)])
+
+    def __repr__(self):
+        return (f'AnchoredResult(accuracy {_fmt(self.accuracy, self.ci)} over {self.ci_over}, chance 0.5, noise ceiling {_fmt(self.noise_ceiling)}, '
+                f'{self.n_trials} trials / {self.n_questions} questions)')
+
+# %% ../nbs/03_evaluate.ipynb #8019c1a5
+@dataclass(repr=False)
+class RSAResult(_Result):
+    "Result of `rsa_report`."
+    method: str
+    model_metric: str
+    n_stimuli: int
+    n_subjects: int
+    rho_subject_mean: float # the headline, on the noise ceiling's scale
+    rho_subject_mean_ci: list
+    rho_per_subject: list
+    rho_pooled: float # vs the pooled RDM: secondary, not on the ceiling's scale
+    rho_pooled_ci: list
+    ci_over: str
+    n_boot: int
+    n_boot_used: int
+    ci: float
+    noise_ceiling_lower: float
+    noise_ceiling_upper: float
+    noise_ceiling_scale: str = 'participant mean (rsatoolbox boot_noise_ceiling); compare with rho_subject_mean'
+
+    def to_frame(self):
+        "One row: intervals as `<name>_lo` / `<name>_hi`; `rho_per_subject` and `noise_ceiling_scale` left out."
+        (sl, sh), (pl, ph) = _lo_hi(self.rho_subject_mean_ci), _lo_hi(self.rho_pooled_ci)
+        return self._frame([dict(method=self.method, model_metric=self.model_metric, n_stimuli=self.n_stimuli, n_subjects=self.n_subjects,
+                                 rho_subject_mean=self.rho_subject_mean, rho_subject_mean_lo=sl, rho_subject_mean_hi=sh, rho_pooled=self.rho_pooled,
+                                 rho_pooled_lo=pl, rho_pooled_hi=ph, ci_over=self.ci_over, n_boot=self.n_boot, n_boot_used=self.n_boot_used,
+                                 ci=self.ci, noise_ceiling_lower=self.noise_ceiling_lower, noise_ceiling_upper=self.noise_ceiling_upper)])
+
+    def __repr__(self):
+        return (f'RSAResult({self.method} participant mean {_fmt(self.rho_subject_mean, self.rho_subject_mean_ci)} over {self.ci_over}, '
+                f'noise ceiling [{self.noise_ceiling_lower:.3f}, {self.noise_ceiling_upper:.3f}], pooled {_fmt(self.rho_pooled, self.rho_pooled_ci)}, '
+                f'{self.n_subjects} subjects, {self.n_stimuli} stimuli)')
+
+# %% ../nbs/03_evaluate.ipynb #615d51cb
 def anchored_accuracy(features, # (n_items, d) features (or a similarity matrix with metric='precomputed')
                       triplets, # `AnchoredTriplets` or an (n, 3) array of rows [reference, chosen, other]
                       metric:str='cosine', # 'cosine', 'dot' or 'precomputed'
@@ -438,7 +605,7 @@ def anchored_report(features, # (n_items, d) features
                     seed:int=0,
                     min_n:int=2, # a question counts as repeated when answered at least this often
                     ci:float=0.95 # coverage of the interval
-                   ) -> dict:
+                   ) -> AnchoredResult:
     "Anchored-triplet accuracy with a bootstrap interval (over questions when they repeat, else trials), the majority-share noise ceiling of repeated questions, and chance 0.5."
     if not isinstance(triplets, AnchoredTriplets): raise AlignNbError(f'anchored_report: expected AnchoredTriplets, got {type(triplets).__name__}')
     correct = anchored_accuracy(features, triplets, metric).astype(np.float64)
@@ -456,10 +623,10 @@ def anchored_report(features, # (n_items, d) features
         share = np.maximum(same, n_per - same) / np.maximum(n_per, 1)
         keep = n_per >= min_n
         ceiling, n_rep = float(share[keep].mean()), int(keep.sum())
-    return {'measure': 'anchored accuracy (model puts the chosen item closer to the reference; ties wrong)', 'metric': metric,
-            'accuracy': b['value'], 'ci': [b['lo'], b['hi']], 'ci_over': b['ci_over'], 'n_boot': int(n_boot),
-            'n_trials': int(len(correct)), 'n_questions': int(len(n_per)), 'n_repeated_questions': n_rep,
-            'noise_ceiling': ceiling, 'noise_ceiling_kind': 'majority share of repeated questions' if repeated else None, 'chance': 0.5}
+    return AnchoredResult(measure='anchored accuracy (model puts the chosen item closer to the reference; ties wrong)', metric=metric,
+                          accuracy=b['value'], ci=[b['lo'], b['hi']], ci_over=b['ci_over'], n_boot=int(n_boot),
+                          n_trials=int(len(correct)), n_questions=int(len(n_per)), n_repeated_questions=n_rep,
+                          noise_ceiling=ceiling, noise_ceiling_kind='majority share of repeated questions' if repeated else None, chance=0.5)
 
 # %% ../nbs/03_evaluate.ipynb #f2b02e28
 def split_by_triplet(trials:Trials, # trials (triplets may repeat)
@@ -482,7 +649,7 @@ def split_by_triplet(trials:Trials, # trials (triplets may repeat)
     mask = first[inv]
     return trials.subset(mask), trials.subset(~mask)
 
-# %% ../nbs/03_evaluate.ipynb #d70b9593
+# %% ../nbs/03_evaluate.ipynb #f3d1c405
 def _shared_triplet_ids(a, b) -> tuple:
     "Unordered-triplet ids of the rows of `a` and of `b`, comparable across the two arrays."
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
@@ -499,7 +666,7 @@ def odd_one_out_report(features, # (n_items, d) features
                        min_n:int=2, # a triplet counts as repeated when answered at least this often
                        val_frac:float=0.3, # without `val_trials`: share of the unique triplets held out to fit the temperature (0: no temperature)
                        ci:float=0.95 # coverage of the intervals
-                      ) -> dict:
+                      ) -> OddOneOutResult:
     "Human-alignment summary of `features` on odd-one-out `trials`: triplet-level intervals, two noise ceilings, temperature fitted out of sample."
     from scipy.stats import spearmanr
     if getattr(trials, 'task', None) == 'anchored':
@@ -556,7 +723,7 @@ def odd_one_out_report(features, # (n_items, d) features
     out.update(temperature=None, temperature_fit_on=fit_on, val_nll=None, n_temperature_fit_triplets=0, n_temperature_scored_triplets=0,
                temperature_fit_scored_overlap=None, n_overlap_excluded=0, kl_to_human=None, kl_to_human_ci=None, uncertainty=None,
                temperature_measures_ci_over='triplets')
-    if fit is None: return out
+    if fit is None: return OddOneOutResult(**out)
     T, nll = fit_temperature(sim(fit.items), fit, return_nll=True)
     rep_full = scored.aggregate()
     fit_ids, rep_ids = _shared_triplet_ids(fit.items, rep_full.items)
@@ -565,7 +732,7 @@ def odd_one_out_report(features, # (n_items, d) features
     rep = rep_full.subset(repeated & ~overlap)
     out.update(temperature=T, val_nll=nll, n_temperature_fit_triplets=len(fit_ids), n_temperature_scored_triplets=len(rep),
                n_overlap_excluded=int((overlap & repeated).sum()), temperature_fit_scored_overlap=int(np.isin(rep_ids[repeated & ~overlap], fit_ids).sum()))
-    if len(rep) == 0: return out
+    if len(rep) == 0: return OddOneOutResult(**out)
     mp = odd_one_out_probs(sim(rep.items), T)
     kl = kl_to_human(mp, rep.probs, reduce=False)
     kb = bootstrap_ci(kl, n_boot, ci, seed, unit='triplets')
@@ -579,9 +746,9 @@ def odd_one_out_report(features, # (n_items, d) features
             sb = bootstrap_ci(lambda i: spearmanr(hm[i], hh[i])[0], n_boot, ci, seed, n=len(hm), unit='triplets')
         ua['entropy_spearman_ci'] = [sb['lo'], sb['hi']]
     out['uncertainty'] = ua
-    return out
+    return OddOneOutResult(**out)
 
-# %% ../nbs/03_evaluate.ipynb #2ab27ea1
+# %% ../nbs/03_evaluate.ipynb #9087da99
 _RSA_METHODS = ('spearman', 'corr', 'tau-a', 'rho-a', 'cosine')
 
 def model_rdm(features, # (n_stimuli, d) features
@@ -736,7 +903,7 @@ def rsa_report(features, # (n_stimuli, d) features
                seed:int=0,
                metric:str='cosine', # model RDM: 'cosine' or 'correlation'
                ci:float=0.95
-              ) -> dict:
+              ) -> RSAResult:
     "Model-vs-human RSA: participant-mean score (headline, comparable to the noise ceiling) and pooled score, each with a stimulus-bootstrap interval, and the noise ceiling."
     from rsatoolbox.rdm import RDMs
     from rsatoolbox.inference import boot_noise_ceiling
@@ -754,13 +921,13 @@ def rsa_report(features, # (n_stimuli, d) features
     both = RDMs(np.concatenate([pooled.get_matrices(), human.get_matrices()]), dissimilarity_measure='human')  # [pooled, subject 1, ...]
     val, boots = _boot_compare(model, both, method, n_boot, seed)
     val, boots = val[0], boots[:, 0]
-    return {'method': method, 'model_metric': metric, 'n_stimuli': n, 'n_subjects': int(human.n_rdm),
-            'rho_subject_mean': float(val[1:].mean()), 'rho_subject_mean_ci': _quantiles(boots[:, 1:].mean(1), ci),
-            'rho_per_subject': [float(v) for v in val[1:]],
-            'rho_pooled': float(val[0]), 'rho_pooled_ci': _quantiles(boots[:, 0], ci),
-            'ci_over': 'stimuli', 'n_boot': int(n_boot), 'n_boot_used': int(len(boots)), 'ci': ci,
-            'noise_ceiling_lower': float(lo), 'noise_ceiling_upper': float(hi),
-            'noise_ceiling_scale': 'participant mean (rsatoolbox boot_noise_ceiling); compare with rho_subject_mean'}
+    return RSAResult(method=method, model_metric=metric, n_stimuli=n, n_subjects=int(human.n_rdm),
+                     rho_subject_mean=float(val[1:].mean()), rho_subject_mean_ci=_quantiles(boots[:, 1:].mean(1), ci),
+                     rho_per_subject=[float(v) for v in val[1:]],
+                     rho_pooled=float(val[0]), rho_pooled_ci=_quantiles(boots[:, 0], ci),
+                     ci_over='stimuli', n_boot=int(n_boot), n_boot_used=int(len(boots)), ci=ci,
+                     noise_ceiling_lower=float(lo), noise_ceiling_upper=float(hi),
+                     noise_ceiling_scale='participant mean (rsatoolbox boot_noise_ceiling); compare with rho_subject_mean')
 
 # %% ../nbs/03_evaluate.ipynb #fd0ab31c
 def _labelled(x, y, what):

@@ -96,55 +96,53 @@ def world_features(model, world, splits=('things', 'levels', 'rdm', 'pool', 'shi
     return {s: np.asarray(extract_features(model, world.images(s), transform=tf, batch_size=batch_size, cache_dir=cache_dir,
                                            progress=progress, **kw)) for s in splits}
 
-# %% ../nbs/18_experiment.ipynb #5ad202d0
+# %% ../nbs/18_experiment.ipynb #48aaa914
+# the suite's tables: column -> column of the result's `to_frame()` (`evaluate.OddOneOutResult`, `evaluate.RSAResult`)
+_THINGS_COLUMNS = dict(accuracy='accuracy', lo='accuracy_lo', hi='accuracy_hi', ci_over='ci_over', ceiling='noise_ceiling', ceiling_lo='noise_ceiling_lo',
+                       ceiling_hi='noise_ceiling_hi', ceiling_loo='noise_ceiling_loo', ceiling_loo_lo='noise_ceiling_loo_lo', ceiling_loo_hi='noise_ceiling_loo_hi',
+                       relative_to_ceiling='relative_to_ceiling', relative_to_loo_ceiling='relative_to_loo_ceiling', temperature='temperature',
+                       temperature_fit_on='temperature_fit_on', kl='kl_to_human', kl_lo='kl_to_human_lo', kl_hi='kl_to_human_hi',
+                       spearman_entropy='entropy_spearman', spearman_entropy_lo='entropy_spearman_lo', spearman_entropy_hi='entropy_spearman_hi')
+_LEVELS_COLUMNS = dict(kind='kind', accuracy='accuracy', lo='accuracy_lo', hi='accuracy_hi', ci_over='ci_over', ceiling='noise_ceiling',
+                       ceiling_loo='noise_ceiling_loo', relative_to_ceiling='relative_to_ceiling', relative_to_loo_ceiling='relative_to_loo_ceiling',
+                       n_trials='n_trials')
+_UNCERTAINTY_COLUMNS = dict(dataset='dataset', temperature='temperature', temperature_fit_on='temperature_fit_on', kl='kl_to_human', kl_lo='kl_to_human_lo',
+                            kl_hi='kl_to_human_hi', spearman_entropy='entropy_spearman', spearman_entropy_lo='entropy_spearman_lo',
+                            spearman_entropy_hi='entropy_spearman_hi', spearman_rt='rt_spearman', ci_over='ci_over', n_triplets='n_temperature_scored_triplets')
+_RSA_COLUMNS = dict(r_subject_mean='rho_subject_mean', lo='rho_subject_mean_lo', hi='rho_subject_mean_hi', ci_over='ci_over', ceiling_lower='noise_ceiling_lower',
+                    ceiling_upper='noise_ceiling_upper', r_pooled='rho_pooled', r_pooled_lo='rho_pooled_lo', r_pooled_hi='rho_pooled_hi',
+                    n_stimuli='n_stimuli', n_subjects='n_subjects')
+
 def evaluate_world(feats:dict, # split -> features (from `world_features`)
                    world, # the ToyWorld
                    backbone:str, variant:str, # tags written into every table
                    n_boot:int=1000, seed:int=0, shots=(1, 5, 10), n_repeats:int=5) -> tuple:
     "Every human-alignment and ML-utility measure of one model on the world: (metrics dict, tables dict)."
     import pandas as pd
-    from align_nb.evaluate import odd_one_out_report, rsa_report, few_shot_probe, shift_probe, taxonomy_distances
+    from align_nb.evaluate import odd_one_out_report, rsa_report, few_shot_probe, shift_probe, taxonomy_distances, tidy_table
     tag = dict(backbone=backbone, variant=variant)
     m, tables = {'backbone': backbone, 'variant': variant}, {}
-    ci = lambda d, k: (d.get(k) or [np.nan, np.nan])
     # THINGS-like: accuracy on the repeated set, temperature on the single-answer validation trials
     th = odd_one_out_report(feats['things'], world.things_test, val_trials=world.things_val, n_boot=n_boot, seed=seed)
-    m['things'] = th
-    u = th.get('uncertainty') or {}
-    tables['things'] = pd.DataFrame([dict(**tag, accuracy=th['accuracy'], lo=th['accuracy_ci'][0], hi=th['accuracy_ci'][1], ci_over=th['ci_over'],
-                                          ceiling=th['noise_ceiling'], ceiling_lo=ci(th, 'noise_ceiling_ci')[0], ceiling_hi=ci(th, 'noise_ceiling_ci')[1],
-                                          ceiling_loo=th['noise_ceiling_loo'], ceiling_loo_lo=ci(th, 'noise_ceiling_loo_ci')[0],
-                                          ceiling_loo_hi=ci(th, 'noise_ceiling_loo_ci')[1], relative_to_ceiling=th['relative_to_ceiling'],
-                                          relative_to_loo_ceiling=th['relative_to_loo_ceiling'], temperature=th['temperature'],
-                                          temperature_fit_on=th['temperature_fit_on'], kl=th['kl_to_human'], kl_lo=ci(th, 'kl_to_human_ci')[0],
-                                          kl_hi=ci(th, 'kl_to_human_ci')[1], spearman_entropy=u.get('entropy_spearman'),
-                                          spearman_entropy_lo=ci(u, 'entropy_spearman_ci')[0], spearman_entropy_hi=ci(u, 'entropy_spearman_ci')[1])])
+    m['things'] = th.to_dict()
+    tables['things'] = tidy_table(th.to_frame(per_kind=False), _THINGS_COLUMNS, tag)
     # Levels-like: accuracy per kind on all trials (no temperature here: the uncertainty table below fits it out of sample)
     lv = odd_one_out_report(feats['levels'], world.levels_trials, n_boot=n_boot, seed=seed, val_frac=0)
-    m['levels'] = lv
-    row = lambda kind, d: dict(**tag, kind=kind, accuracy=d['accuracy'], lo=d['accuracy_ci'][0], hi=d['accuracy_ci'][1], ci_over=d['ci_over'],
-                               ceiling=d['noise_ceiling'], ceiling_loo=d['noise_ceiling_loo'], relative_to_ceiling=d['relative_to_ceiling'],
-                               relative_to_loo_ceiling=d['relative_to_loo_ceiling'], n_trials=d['n_trials'])
-    rows = [row(k, d) for k, d in lv['per_kind'].items()] + [row('overall', lv)]
-    tables['levels'] = pd.DataFrame(rows)
+    m['levels'] = lv.to_dict()
+    f = lv.to_frame()
+    f.loc[0, 'kind'] = 'overall'
+    tables['levels'] = tidy_table(f.iloc[[*range(1, len(f)), 0]], _LEVELS_COLUMNS, tag)  # the kinds, then overall
     # uncertainty alignment: temperature fitted on half of the Levels triplets, measured on the other half
     val, test = split_repeated(world.levels_trials, 0.5, seed)
     ua = odd_one_out_report(feats['levels'], test, val_trials=val, n_boot=0 if n_boot < 1 else min(n_boot, 200), seed=seed)
     m['levels_uncertainty'] = {k: ua[k] for k in ('temperature', 'temperature_fit_on', 'kl_to_human', 'kl_to_human_ci', 'uncertainty', 'n_repeated',
                                                   'n_temperature_fit_triplets', 'n_temperature_scored_triplets', 'temperature_fit_scored_overlap')}
-    uu = ua.get('uncertainty') or {}
-    tables['uncertainty'] = pd.DataFrame([dict(**tag, dataset='levels', temperature=ua['temperature'], temperature_fit_on='other half of the Levels triplets',
-                                               kl=ua['kl_to_human'], kl_lo=ci(ua, 'kl_to_human_ci')[0], kl_hi=ci(ua, 'kl_to_human_ci')[1],
-                                               spearman_entropy=uu.get('entropy_spearman'), spearman_entropy_lo=ci(uu, 'entropy_spearman_ci')[0],
-                                               spearman_entropy_hi=ci(uu, 'entropy_spearman_ci')[1], spearman_rt=uu.get('rt_spearman'),
-                                               ci_over='triplets', n_triplets=ua['n_temperature_scored_triplets'])])
+    tables['uncertainty'] = tidy_table(ua.to_frame(per_kind=False), _UNCERTAINTY_COLUMNS, tag, dataset='levels',
+                                   temperature_fit_on='other half of the Levels triplets', ci_over='triplets')
     # RSA: the participant mean is the headline (the noise ceiling's scale); the pooled comparison is secondary
     r = rsa_report(feats['rdm'], world.rdm_human, n_boot=n_boot, seed=seed)
-    m['rsa'] = r
-    tables['rsa'] = pd.DataFrame([dict(**tag, r_subject_mean=r['rho_subject_mean'], lo=r['rho_subject_mean_ci'][0], hi=r['rho_subject_mean_ci'][1],
-                                       ci_over=r['ci_over'], ceiling_lower=r['noise_ceiling_lower'], ceiling_upper=r['noise_ceiling_upper'],
-                                       r_pooled=r['rho_pooled'], r_pooled_lo=r['rho_pooled_ci'][0], r_pooled_hi=r['rho_pooled_ci'][1],
-                                       n_stimuli=r['n_stimuli'], n_subjects=r['n_subjects'])])
+    m['rsa'] = r.to_dict()
+    tables['rsa'] = tidy_table(r.to_frame(), _RSA_COLUMNS, tag)
     # few-shot: basic classes, k examples per class from the pool, tested on the (separate) Levels images
     cls = world.basic_class_of
     test_y = np.array([cls[int(b)] for b in world.levels.labels['basic']])

@@ -172,7 +172,13 @@ def load_dataset(entry:dict, # one entry of `load_spec`
     else: h.validate(n)
     return [part]
 
-# %% ../nbs/16_report.ipynb #6966b560
+# %% ../nbs/16_report.ipynb #be31338b
+# the card's columns -> columns of the report's `to_frame()` (`evaluate.OddOneOutResult` / `AnchoredResult`, `evaluate.RSAResult`)
+_CARD_ACCURACY = dict(level='kind', measure='measure', score='accuracy', ci_lo='accuracy_lo', ci_hi='accuracy_hi', ci_over='ci_over',
+                      noise_ceiling='noise_ceiling', noise_ceiling_upper='noise_ceiling_upper', chance='chance', n='n_trials')
+_CARD_RSA = dict(level='level', measure='measure', score='rho_subject_mean', ci_lo='rho_subject_mean_lo', ci_hi='rho_subject_mean_hi', ci_over='ci_over',
+                 noise_ceiling='noise_ceiling_lower', noise_ceiling_upper='noise_ceiling_upper', chance='chance', n='n_subjects')
+
 def score_part(features, # (n_items, d) features of the part's items
                part:dict, # one part from `load_dataset`
                n_boot:int=1000, # bootstrap resamples for the intervals
@@ -180,26 +186,20 @@ def score_part(features, # (n_items, d) features of the part's items
                metric:str='cosine' # similarity of features: 'cosine' or 'dot'
               ) -> list:
     "Rows of the report card for one part: a headline row and, where the trials carry levels, one row per level."
-    from align_nb.evaluate import odd_one_out_report, anchored_report, rsa_report
-    base = dict(dataset=part['name'], kind=part['kind'])
+    from align_nb.evaluate import odd_one_out_report, anchored_report, rsa_report, tidy_table
+    base, level = dict(dataset=part['name'], kind=part['kind']), part.get('level') or 'all'
     if part['kind'] == 'odd-one-out':
-        r = odd_one_out_report(features, part['human'], metric=metric, n_boot=n_boot, seed=seed, val_frac=0)
-        row = lambda lvl, d, n: dict(base, level=lvl, measure=f'odd-one-out accuracy ({metric}; ties wrong)', score=d['accuracy'],
-                                     ci_lo=d['accuracy_ci'][0], ci_hi=d['accuracy_ci'][1], ci_over=d['ci_over'],
-                                     noise_ceiling=d['noise_ceiling'], noise_ceiling_upper=None, chance=1 / 3, n=n)
-        rows = [row(part.get('level') or 'all', r, r['n_trials'])]
-        rows += [row(k, d, d['n_trials']) for k, d in r['per_kind'].items()]
-        return rows
-    if part['kind'] == 'anchored':
-        r = anchored_report(features, part['human'], metric=metric, n_boot=n_boot, seed=seed)
-        return [dict(base, level=part.get('level') or 'all', measure=f'anchored accuracy ({metric}; ties wrong)', score=r['accuracy'],
-                     ci_lo=r['ci'][0], ci_hi=r['ci'][1], ci_over=r['ci_over'], noise_ceiling=r['noise_ceiling'], noise_ceiling_upper=None,
-                     chance=0.5, n=r['n_trials'])]
-    mm = 'cosine' if metric == 'cosine' else 'correlation'
-    r = rsa_report(features, part['human'], n_boot=n_boot, seed=seed, metric=mm)
-    return [dict(base, level=part.get('level') or 'all', measure=f'RSA Spearman rho, participant mean (model RDM: {mm} distance)',
-                 score=r['rho_subject_mean'], ci_lo=r['rho_subject_mean_ci'][0], ci_hi=r['rho_subject_mean_ci'][1], ci_over=r['ci_over'],
-                 noise_ceiling=r['noise_ceiling_lower'], noise_ceiling_upper=r['noise_ceiling_upper'], chance=0.0, n=r['n_subjects'])]
+        f = odd_one_out_report(features, part['human'], metric=metric, n_boot=n_boot, seed=seed, val_frac=0).to_frame()
+        f.loc[0, 'kind'] = level  # the row of all trials, then one per level
+        cols, const = _CARD_ACCURACY, dict(measure=f'odd-one-out accuracy ({metric}; ties wrong)', noise_ceiling_upper=None)  # chance: 1/3
+    elif part['kind'] == 'anchored':
+        f = anchored_report(features, part['human'], metric=metric, n_boot=n_boot, seed=seed).to_frame()
+        cols, const = _CARD_ACCURACY, dict(kind=level, measure=f'anchored accuracy ({metric}; ties wrong)', noise_ceiling_upper=None)  # chance: 0.5
+    else:
+        mm = 'cosine' if metric == 'cosine' else 'correlation'
+        f = rsa_report(features, part['human'], n_boot=n_boot, seed=seed, metric=mm).to_frame()
+        cols, const = _CARD_RSA, dict(level=level, measure=f'RSA Spearman rho, participant mean (model RDM: {mm} distance)', chance=0.0)
+    return tidy_table(f, cols, base, **const).to_dict('records')
 
 # %% ../nbs/16_report.ipynb #d5559711
 def _features_for(model, part, cache, opts):

@@ -238,7 +238,7 @@ def pool_triplets(path, # an official AligNet `.npz`
     t = AlignetTriplets.load(path)
     return t.resolve_indices(ids), np.asarray(t.similarities, np.float32), 'filenames'
 
-# %% ../nbs/17_study.ipynb #a12334eb
+# %% ../nbs/17_study.ipynb #35d1ebe4
 @dataclass
 class EvalSet:
     "A human benchmark: `images` with odd-one-out `trials` or human `rdms` (subjects, n, n)."
@@ -279,24 +279,23 @@ def set_report(features, # (n_images, d) features of `es.images`
                     n_units=n_units, fitted_on=fitted_on, **kw)
     if es.rdms is not None:
         r = rsa_report(features, es.rdms, n_boot=n_boot, seed=seed)
-        kw = dict(ci_over=r['ci_over'], n=r['n_stimuli'], n_units=f"{r['n_stimuli']} stimuli", n_subjects=r['n_subjects'])
-        return [row('all', 'RSA Spearman r (participant mean)', r['rho_subject_mean'], r['rho_subject_mean_ci'], lo_c=r['noise_ceiling_lower'],
-                    hi_c=r['noise_ceiling_upper'], ceiling='rsatoolbox noise ceiling, participant-mean scale', **kw),
-                row('all', 'RSA Spearman r (vs pooled RDM)', r['rho_pooled'], r['rho_pooled_ci'], ceiling='none: not on the ceiling scale', **kw)]
+        kw = dict(ci_over=r.ci_over, n=r.n_stimuli, n_units=f"{r.n_stimuli} stimuli", n_subjects=r.n_subjects)
+        return [row('all', 'RSA Spearman r (participant mean)', r.rho_subject_mean, r.rho_subject_mean_ci, lo_c=r.noise_ceiling_lower,
+                    hi_c=r.noise_ceiling_upper, ceiling='rsatoolbox noise ceiling, participant-mean scale', **kw),
+                row('all', 'RSA Spearman r (vs pooled RDM)', r.rho_pooled, r.rho_pooled_ci, ceiling='none: not on the ceiling scale', **kw)]
     r = odd_one_out_report(features, es.trials, val_trials=val_trials, n_boot=n_boot, seed=seed, val_frac=val_frac)
     cnote = 'lower: leave-one-out, upper: majority share'
-    acc = lambda sub, d: row(sub, 'odd-one-out accuracy', d['accuracy'], d['accuracy_ci'], d['ci_over'], d['noise_ceiling_loo'], d['noise_ceiling'],
-                             cnote, d['n_trials'], f"{d['n_triplets']} triplets")
-    rows = [acc('all', r)] + [acc(k, v) for k, v in r['per_kind'].items()]
-    if r['noise_ceiling_loo'] is not None:
-        units = f"{r['n_repeated']} repeated triplets"
-        rows += [row('all', 'noise ceiling (majority share)', r['noise_ceiling'], r['noise_ceiling_ci'], r['noise_ceiling_ci_over'], n=r['n_trials'], n_units=units),
-                 row('all', 'noise ceiling (leave-one-out)', r['noise_ceiling_loo'], r['noise_ceiling_loo_ci'], r['noise_ceiling_ci_over'], n=r['n_trials'], n_units=units)]
-    if r['temperature'] is not None:
-        fit = f"temperature fitted on {r['temperature_fit_on']} ({r['n_temperature_fit_triplets']} triplets, {r['temperature_fit_scored_overlap']} shared with the scored ones)"
-        units = f"{r['n_temperature_scored_triplets']} repeated triplets"
-        u = r['uncertainty'] or {}
-        rows += [row('all', 'temperature', r['temperature'], n_units=f"{r['n_temperature_fit_triplets']} triplets", fitted_on=fit),
-                 row('all', 'KL(human||model) [nats]', r['kl_to_human'], r['kl_to_human_ci'], 'triplets', n_units=units, fitted_on=fit),
+    rows = [row(d['kind'], 'odd-one-out accuracy', d['accuracy'], [d['accuracy_lo'], d['accuracy_hi']], d['ci_over'], d['noise_ceiling_loo'],
+                d['noise_ceiling'], cnote, d['n_trials'], f"{d['n_triplets']} triplets") for d in r.to_frame().to_dict('records')]  # all, then per kind
+    if r.noise_ceiling_loo is not None:
+        units = f"{r.n_repeated} repeated triplets"
+        rows += [row('all', 'noise ceiling (majority share)', r.noise_ceiling, r.noise_ceiling_ci, r.noise_ceiling_ci_over, n=r.n_trials, n_units=units),
+                 row('all', 'noise ceiling (leave-one-out)', r.noise_ceiling_loo, r.noise_ceiling_loo_ci, r.noise_ceiling_ci_over, n=r.n_trials, n_units=units)]
+    if r.temperature is not None:
+        fit = f"temperature fitted on {r.temperature_fit_on} ({r.n_temperature_fit_triplets} triplets, {r.temperature_fit_scored_overlap} shared with the scored ones)"
+        units = f"{r.n_temperature_scored_triplets} repeated triplets"
+        u = r.uncertainty or {}
+        rows += [row('all', 'temperature', r.temperature, n_units=f"{r.n_temperature_fit_triplets} triplets", fitted_on=fit),
+                 row('all', 'KL(human||model) [nats]', r.kl_to_human, r.kl_to_human_ci, 'triplets', n_units=units, fitted_on=fit),
                  row('all', 'entropy Spearman (model vs human)', u.get('entropy_spearman'), u.get('entropy_spearman_ci'), 'triplets', n_units=units, fitted_on=fit)]
     return rows

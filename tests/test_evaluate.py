@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import rankdata, spearmanr
 
 from align_nb.core import AlignNbError, shared_data_dir
-from align_nb.data import Trials, RepeatedTriplets
+from align_nb.data import Trials, RepeatedTriplets, AnchoredTriplets
 from align_nb import evaluate as ev
 
 # Four items in 2-D: a = (1,0), b = (1,1), c = (0,1), d = (-1,0).
@@ -139,7 +139,7 @@ def test_rsa_ceiling_and_rho_equal_direct_scipy():
     assert rr['rho_subject_mean'] == pytest.approx(np.mean([spearmanr(m, h[iu])[0] for h in H]), abs=1e-9)
     assert rr['rho_pooled_ci'][0] <= rr['rho_pooled'] <= rr['rho_pooled_ci'][1] and rr['ci_over'] == 'stimuli'
     assert rr['rho_subject_mean_ci'][0] <= rr['rho_subject_mean'] <= rr['rho_subject_mean_ci'][1]
-    json.dumps(rr)
+    json.dumps(rr.to_dict())
 
 
 def test_model_rdm_by_hand_and_against_rsatoolbox_correlation():
@@ -202,7 +202,7 @@ def test_report_is_jsonable_with_ceiling_relative_accuracy():
     tr = Trials(items, odd, rt=rng.random(len(items)), kind=np.where(np.arange(len(items)) % 2, 'a', 'b'))
     val = Trials(items[:40], odd[:40])
     r = ev.odd_one_out_report(F, tr, val_trials=val, n_boot=100)
-    json.loads(json.dumps(r))
+    json.loads(json.dumps(r.to_dict()))
     correct = ev.odd_one_out_accuracy(F, tr)
     assert r['accuracy'] == pytest.approx(correct.mean()) and r['chance'] == pytest.approx(1 / 3)
     assert r['noise_ceiling'] == pytest.approx(ev.noise_ceiling(tr.aggregate()))
@@ -284,7 +284,7 @@ def test_rsa_true_rdm_scores_at_its_ceiling_unrelated_near_zero_and_equals_rsato
     assert rr['rho_subject_mean_ci'][0] <= rr['rho_subject_mean'] <= rr['rho_subject_mean_ci'][1]
     unrelated = ev.rsa_report(np.random.default_rng(99).normal(size=Z.shape), H, n_boot=100)
     assert abs(unrelated['rho_subject_mean']) < 0.1 and unrelated['rho_subject_mean_ci'][0] < 0 < unrelated['rho_subject_mean_ci'][1]
-    json.dumps(rr)
+    json.dumps(rr.to_dict())
 
 
 def test_compare_rdms_stacks_values_and_interval_match_rsatoolbox_pattern_bootstrap():
@@ -534,3 +534,30 @@ def test_fused_odd_one_out_predictions_equal_the_two_step_route_with_ties():
     S = similarity_matrix(X, 'dot')
     np.testing.assert_array_equal(odd_one_out_predictions(S, items, 'precomputed'), predict_odd(triplet_similarities(S, items, 'precomputed')))
     with pytest.raises(AlignNbError, match='out of range'): odd_one_out_predictions(X, [[0, 1, 40]])
+
+
+def test_report_results_attributes_dict_frame_repr():
+    "The reports return result objects: attributes, to_dict (the JSON record), to_frame (tidy, intervals split into _lo/_hi), a readable repr."
+    rng = np.random.default_rng(1)
+    F = rng.normal(size=(20, 4))
+    base = np.unique(np.sort(rng.integers(0, 20, (120, 3)), 1), axis=0); base = base[(np.diff(base, axis=1) > 0).all(1)][:40]
+    it = np.repeat(base, 3, axis=0)
+    tr = Trials(it, rng.integers(0, 3, len(it)), kind=np.array(['x', 'y'])[np.arange(len(it)) // 3 % 2])
+    r = ev.odd_one_out_report(F, tr, n_boot=20)
+    assert isinstance(r, ev.OddOneOutResult) and r.accuracy == r['accuracy'] == r.to_dict()['accuracy']
+    d = json.loads(json.dumps(r.to_dict()))
+    assert list(d)[:5] == ['n_trials', 'n_triplets', 'metric', 'chance', 'accuracy'] and set(d['per_kind']) == {'x', 'y'}
+    f = r.to_frame()
+    assert f.kind.tolist() == ['all', 'x', 'y'] and (f.accuracy_lo[0], f.accuracy_hi[0]) == tuple(r.accuracy_ci)
+    assert f.accuracy[2] == r.per_kind['y']['accuracy'] and f.kl_to_human[0] == r.kl_to_human
+    assert r.to_frame(per_kind=False).shape[0] == 1 and 'OddOneOutResult(accuracy' in repr(r)
+    with pytest.raises(KeyError, match='no field'): r['acc']
+    H = np.stack([ev.model_rdm(F + 0.3 * rng.normal(size=F.shape)) for _ in range(3)])
+    rr = ev.rsa_report(F, H, n_boot=20)
+    row = rr.to_frame().iloc[0]
+    assert (row.rho_subject_mean, row.rho_subject_mean_lo, row.rho_pooled_hi) == (rr.rho_subject_mean, rr.rho_subject_mean_ci[0], rr.rho_pooled_ci[1])
+    assert 'RSAResult(spearman participant mean' in repr(rr) and rr.to_dict()['rho_per_subject'] == rr.rho_per_subject
+    ar = ev.anchored_report(F, AnchoredTriplets(it), n_boot=20)
+    assert ar.to_frame().accuracy_lo[0] == ar.ci[0] and 'AnchoredResult(' in repr(ar)
+    t = ev.tidy_table(f, dict(level='kind', score='accuracy'), dict(model='m'), measure='acc')
+    assert t.columns.tolist() == ['model', 'level', 'score'] and t.score.tolist() == f.accuracy.tolist()
