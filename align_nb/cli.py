@@ -27,6 +27,7 @@ def load_plans(modules=() # more study modules to import (e.g. `--plan-module my
             raise
     return dict(plan_registry())
 
+# %% ../nbs/21_cli.ipynb #6ffb135c
 def get_plan(name:str, # a registered plan name
              modules=() # more study modules to import first
             ) -> Plan:
@@ -44,6 +45,7 @@ def _default_arguments(p):
     p.add_argument('--runs-dir', default=None, help='root of the run folders (default: ./runs)')
     p.add_argument('-p', '--param', action='append', help='NAME=VALUE passed to every notebook that declares it')
 
+# %% ../nbs/21_cli.ipynb #9e3a5fb1
 def _default_from_args(plan, a):
     "Jobs of a plan registered without `from_args`: `fn(runs_dir=..., extra=...)` as far as `fn` takes them."
     import inspect
@@ -51,6 +53,7 @@ def _default_from_args(plan, a):
     kw = {k: v for k, v in (('runs_dir', getattr(a, 'runs_dir', None)), ('extra', parse_params(getattr(a, 'param', None)))) if k in takes}
     return {'jobs': plan.fn(**kw), 'status_file': Path(getattr(a, 'runs_dir', None) or default_runs_dir()) / plan.name / 'status.csv'}
 
+# %% ../nbs/21_cli.ipynb #fd55e1a8
 def main(argv=None):
     "Command-line entry point `align-nb`."
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
@@ -99,6 +102,7 @@ def main(argv=None):
     except (AlignNbError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
         print(f'align-nb {a.cmd}: error: {e}', file=sys.stderr, flush=True); return 2
 
+# %% ../nbs/21_cli.ipynb #648a0bd6
 def _run_plan(pl, a):
     "Run a registered plan from parsed CLI arguments; print a summary, the results table and the failed jobs."
     t0 = time.time()
@@ -118,6 +122,7 @@ def _run_plan(pl, a):
     if len(failed): print('Failed or blocked jobs (see FAILED.json in their run folders):\n' + failed[['job', 'error']].to_string(index=False))
     return 1 if len(failed) else 0
 
+# %% ../nbs/21_cli.ipynb #1f082ba6
 def _main(a, plans):
     if a.cmd == 'report':
         from align_nb.report import evaluate_model, report_card, report_markdown

@@ -29,6 +29,7 @@ def _features(x, what='features', dtype=np.float32) -> np.ndarray:
     x = np.asarray(x, dtype=dtype)
     return check_finite(x, what)
 
+# %% ../nbs/03_evaluate.ipynb #5fd3c33b
 def _normalise(x, what='features') -> np.ndarray:
     "Rows of `x` scaled to unit length; a zero row raises an error naming it."
     n = np.linalg.norm(x, axis=1)
@@ -36,9 +37,11 @@ def _normalise(x, what='features') -> np.ndarray:
     if len(bad): raise AlignNbError(f'{what}: row {bad[0]} has zero norm, so its cosine similarity is undefined ({len(bad)} such rows)')
     return x / n[:, None]
 
+# %% ../nbs/03_evaluate.ipynb #49764f34
 def _check_metric(metric, allowed=_METRICS):
     if metric not in allowed: raise AlignNbError(f'metric must be one of {allowed}, got {metric!r}')
 
+# %% ../nbs/03_evaluate.ipynb #fa1d3415
 def similarity_matrix(features, # (n_items, d) features
                       metric:str='cosine' # 'cosine' or 'dot'
                      ) -> np.ndarray:
@@ -61,6 +64,7 @@ def _check_items(items, n_items:int, what:str='triplets') -> np.ndarray:
         raise AlignNbError(f'{what}: row {bad[0]}: item index out of range 0..{n_items-1}: {items[bad[0]].tolist()} ({len(bad)} bad rows)')
     return items
 
+# %% ../nbs/03_evaluate.ipynb #cf68ffd8
 def triplet_similarities(features_or_S, # (n_items, d) features, or an (n_items, n_items) similarity matrix with metric='precomputed'
                          items, # (n, 3) item indices (or `Trials` / `RepeatedTriplets`)
                          metric:str='cosine', # 'cosine', 'dot' or 'precomputed'
@@ -109,34 +113,40 @@ def _sims(sims, what='similarities') -> np.ndarray:
     if s.ndim != 2 or s.shape[1] != 3: raise AlignNbError(f'{what}: expected an (n, 3) array [s01, s02, s12], got shape {s.shape}')
     return check_finite(s, what)
 
+# %% ../nbs/03_evaluate.ipynb #07955567
 def odd_one_out_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
                       T:float=1.0 # temperature (> 0)
                      ) -> np.ndarray:
     "(n, 3) probability that position 0, 1, 2 is the odd one out: softmax of `[s12, s02, s01] / T`."
     return _softmax_rows(_sims(sims)[:, ::-1] / _check_T(T))
 
+# %% ../nbs/03_evaluate.ipynb #c6448b42
 def pair_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
                T:float=1.0 # temperature (> 0)
               ) -> np.ndarray:
     "(n, 3) float64 choice probabilities per *pair* `[P(odd=2), P(odd=1), P(odd=0)]`: softmax of `[s01, s02, s12] / T` (the teacher's target layout)."
     return _softmax_rows(np.asarray(_sims(sims), np.float64) / _check_T(T))
 
+# %% ../nbs/03_evaluate.ipynb #84782676
 def pair_log_probs(sims, # (n, 3) pair similarities [s01, s02, s12]
                    T:float=1.0 # temperature (> 0)
                   ) -> np.ndarray:
     "Logarithm of `pair_probs` (n, 3), computed stably as a log-softmax."
     return _log_softmax_rows(np.asarray(_sims(sims), np.float64) / _check_T(T))
 
+# %% ../nbs/03_evaluate.ipynb #5b0ea567
 def _check_T(T):
     if not (np.isscalar(T) and T > 0 and np.isfinite(T)): raise AlignNbError(f'temperature T must be a positive finite number, got {T!r}')
     return T
 
+# %% ../nbs/03_evaluate.ipynb #498031ee
 def _softmax_rows(z):
     "Softmax of each row; the normaliser sums the columns in the order given (so column order is part of the rounding)."
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
+# %% ../nbs/03_evaluate.ipynb #86c6ee24
 def _log_softmax_rows(z):
     z = z - z.max(1, keepdims=True)
     return z - np.log(np.exp(z).sum(1, keepdims=True))
@@ -148,6 +158,7 @@ def _pred3(a, b, c) -> np.ndarray:
     p = ab.astype(np.int64); p *= 3; p += ba; p += ba; p += ca; p -= 1  # the three cases exclude each other
     return p
 
+# %% ../nbs/03_evaluate.ipynb #df3f5509
 def predict_odd(sims, # (n, 3) pair similarities [s01, s02, s12]
                 chunk_size:int=65536 # rows handled at once (kept in the CPU cache)
                ) -> np.ndarray:
@@ -157,6 +168,7 @@ def predict_odd(sims, # (n, 3) pair similarities [s01, s02, s12]
         t = s[a:a + chunk_size]; pred[a:a + len(t)] = _pred3(t[:, 0], t[:, 1], t[:, 2])
     return pred
 
+# %% ../nbs/03_evaluate.ipynb #9830665e
 def odd_one_out_predictions(features_or_S, # (n_items, d) features, or an (n_items, n_items) similarity matrix with metric='precomputed'
                             items, # (n, 3) item indices (or `Trials` / `RepeatedTriplets`)
                             metric:str='cosine', # 'cosine', 'dot' or 'precomputed'
@@ -183,6 +195,7 @@ def odd_one_out_predictions(features_or_S, # (n_items, d) features, or an (n_ite
         pred[a:a + len(t)] = _pred3(flat.take(i + j), flat.take(i + k), flat.take(j * n + k))
     return pred
 
+# %% ../nbs/03_evaluate.ipynb #2a828e3f
 def score_predictions(pred, # (n,) predicted positions, -1 for a tie
                       human # `Trials` (or an (n,) array of answers) or `RepeatedTriplets`
                      ) -> np.ndarray:
@@ -200,6 +213,7 @@ def score_predictions(pred, # (n,) predicted positions, -1 for a tie
     if odd.shape != pred.shape: raise AlignNbError(f'human answers of shape {odd.shape} for predictions of shape {pred.shape}')
     return pred == odd
 
+# %% ../nbs/03_evaluate.ipynb #50f8982a
 def odd_one_out_accuracy(features, # (n_items, d) features (or a similarity matrix with metric='precomputed')
                          trials, # `Trials` or `RepeatedTriplets`
                          metric:str='cosine', # 'cosine', 'dot' or 'precomputed'
@@ -230,6 +244,7 @@ def ceiling_shares(counts, # (m, 3) answer counts per triplet (e.g. `RepeatedTri
         score += np.where(c[:, a] > 0, c[:, a] * tied[:, a] / tied.sum(1), 0.0)
     return score / n
 
+# %% ../nbs/03_evaluate.ipynb #0ede299d
 def noise_ceiling(rep:RepeatedTriplets, # repeated triplets with answer counts
                   min_n:int=2, # only triplets answered at least this often count (a single answer is trivially unanimous)
                   per_kind:bool=False, # also return the ceiling per `rep.kind`
@@ -256,6 +271,7 @@ def noise_ceiling(rep:RepeatedTriplets, # repeated triplets with answer counts
         for k in _unique(kinds): out['per_kind'][_py(k)] = float(share[kinds == k].mean())
     return out
 
+# %% ../nbs/03_evaluate.ipynb #9c89ff8e
 def loo_noise_ceiling(rep:RepeatedTriplets, # repeated triplets with answer counts
                       min_n:int=2, # only triplets answered at least this often
                       per_kind:bool=False, **kw # more arguments of `noise_ceiling` (n_boot, seed, ci)
@@ -263,11 +279,13 @@ def loo_noise_ceiling(rep:RepeatedTriplets, # repeated triplets with answer coun
     "Leave-one-out noise ceiling: `noise_ceiling(rep, min_n, per_kind, loo=True)`."
     return noise_ceiling(rep, min_n, per_kind, loo=True, **kw)
 
+# %% ../nbs/03_evaluate.ipynb #0af45dc8
 def _unique(a):
     "Unique values in order of first appearance."
     _, idx = np.unique(a, return_index=True)
     return list(np.asarray(a)[np.sort(idx)])
 
+# %% ../nbs/03_evaluate.ipynb #3cedd7b2
 def _py(v):
     "A numpy scalar as a plain python value."
     return v.item() if isinstance(v, np.generic) else v
@@ -281,6 +299,7 @@ def entropy(p, # probabilities, normalised along `axis`
     with np.errstate(divide='ignore', invalid='ignore'):
         return -np.where(p > 0, p * np.log(p), 0.0).sum(axis)
 
+# %% ../nbs/03_evaluate.ipynb #1131111d
 def _probs(p, what):
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 3: raise AlignNbError(f'{what}: expected an (n, 3) array of probabilities, got shape {p.shape}')
@@ -289,6 +308,7 @@ def _probs(p, what):
     if len(bad): raise AlignNbError(f'{what}: row {bad[0]}: not a probability distribution (non-negative, sums to 1): {p[bad[0]].tolist()}')
     return p
 
+# %% ../nbs/03_evaluate.ipynb #f5580541
 def kl_to_human(model_probs, # (n, 3) model choice probabilities
                 human_probs, # (n, 3) human answer distributions (e.g. `RepeatedTriplets.probs`)
                 eps:float=1e-12, # model probabilities are clipped at eps
@@ -301,6 +321,7 @@ def kl_to_human(model_probs, # (n, 3) model choice probabilities
         kl = np.where(h > 0, h * (np.log(h) - np.log(np.clip(m, eps, None))), 0.0).sum(1)
     return float(kl.mean()) if reduce else kl
 
+# %% ../nbs/03_evaluate.ipynb #e2d3b20a
 def fit_temperature(sims, # (n, 3) model pair similarities of held-out triplets
                     human, # `Trials` / (n,) answers (hard), `RepeatedTriplets` (counts) or (n, 3) probabilities per position (soft)
                     weights=None, # (n,) per-triplet weights of `human` (e.g. answer counts; needs per_triplet=True)
@@ -369,6 +390,7 @@ def triplet_ids(items # (n, 3) triplets (or `Trials`)
     if items.ndim != 2 or items.shape[1] != 3: raise AlignNbError(f'triplet_ids: expected an (n, 3) array of item indices, got shape {items.shape}')
     return np.unique(np.sort(items, 1), axis=0, return_inverse=True)[1].ravel().astype(np.int64)
 
+# %% ../nbs/03_evaluate.ipynb #6194382f
 def bootstrap_ci(values_or_fn, # (n,) per-item values (statistic: their mean), or a function idx -> statistic
                  n_boot:int=1000, # number of resamples
                  ci:float=0.95, # coverage of the percentile interval
@@ -598,6 +620,7 @@ def anchored_accuracy(features, # (n_items, d) features (or a similarity matrix 
     s = triplet_similarities(features, items, metric)  # [s(ref, chosen), s(ref, other), s(chosen, other)]
     return s[:, 0] > s[:, 1]
 
+# %% ../nbs/03_evaluate.ipynb #e3f954f0
 def anchored_report(features, # (n_items, d) features
                     triplets:AnchoredTriplets, # anchored answers (questions may repeat)
                     metric:str='cosine', # 'cosine', 'dot' or 'precomputed'
@@ -656,6 +679,7 @@ def _shared_triplet_ids(a, b) -> tuple:
     inv = np.unique(np.sort(np.concatenate([a, b]), 1), axis=0, return_inverse=True)[1].ravel()
     return inv[:len(a)], inv[len(a):]
 
+# %% ../nbs/03_evaluate.ipynb #2d31feb5
 def odd_one_out_report(features, # (n_items, d) features
                        trials:Trials, # human trials to score (repeated triplets give the ceilings and the KL/entropy measures)
                        val_trials:Trials=None, # held-out trials for the temperature fit (default: a held-out share of the triplets of `trials`)
@@ -766,6 +790,7 @@ def model_rdm(features, # (n_stimuli, d) features
     np.fill_diagonal(D, 0)
     return np.clip(D, 0, 2)
 
+# %% ../nbs/03_evaluate.ipynb #5054806d
 def _rdm_stack(rdms, n=None, what='human RDM of subject'):
     "A square matrix, a stack (k, n, n) or an rsatoolbox `RDMs` as an rsatoolbox `RDMs` (checked against `n` stimuli)."
     from rsatoolbox.rdm import RDMs
@@ -791,10 +816,12 @@ def _rdm_stack(rdms, n=None, what='human RDM of subject'):
         if not np.allclose(h[s], h[s].T, atol=1e-8): raise AlignNbError(f'{what} {s}: not symmetric')
     return RDMs(h, dissimilarity_measure=label)
 
+# %% ../nbs/03_evaluate.ipynb #0206867d
 def _human_rdms(human_rdms, n):
     "Human RDMs as an rsatoolbox `RDMs` (checked against `n` stimuli)."
     return _rdm_stack(human_rdms, n, 'human RDM of subject')
 
+# %% ../nbs/03_evaluate.ipynb #af5c4f6b
 class _PairBootstrap:
     """Stimulus-bootstrap replicates of rsatoolbox `compare(a, b, method)` for 'spearman', 'corr' and 'cosine', computed
     from the original RDM vectors instead of a resampled `RDMs` per draw.
@@ -853,6 +880,7 @@ class _PairBootstrap:
             sim = (a @ b.T) / na[:, None] / nb[None]
         return np.where((na[:, None] > 0) & (nb[None] > 0), sim, 0.0)
 
+# %% ../nbs/03_evaluate.ipynb #6090b1cc
 def _boot_compare(a, b, method:str, n_boot:int, seed:int, fast:bool=True) -> tuple:
     """rsatoolbox `compare(a, b)` (n_a, n_b) and its stimulus-bootstrap replicates (kept draws, n_a, n_b): draw n stimuli
     with replacement, compare the resampled RDMs (rsatoolbox `subsample_pattern`); draws with fewer than 3 distinct
@@ -874,10 +902,12 @@ def _boot_compare(a, b, method:str, n_boot:int, seed:int, fast:bool=True) -> tup
             else: boots.append(compare(a.subsample_pattern('index', idx), b.subsample_pattern('index', idx), method))
     return val, np.asarray(boots, np.float64).reshape(-1, *val.shape)
 
+# %% ../nbs/03_evaluate.ipynb #118b706a
 def _quantiles(v, ci):
     v = np.asarray(v, np.float64); v = v[np.isfinite(v)]
     return [float(q) for q in np.quantile(v, [(1 - ci) / 2, 1 - (1 - ci) / 2])] if len(v) else [float('nan')] * 2
 
+# %% ../nbs/03_evaluate.ipynb #df1c3c61
 def compare_rdms(a, # (n, n) RDM, (k, n, n) stack of RDMs or an rsatoolbox RDMs (e.g. a model or brain RDM)
                  b, # the same kinds (e.g. the participants' RDMs)
                  method:str='spearman', # rsatoolbox comparison: 'spearman', 'corr', 'tau-a', 'rho-a', 'cosine'
@@ -896,6 +926,7 @@ def compare_rdms(a, # (n, n) RDM, (k, n, n) stack of RDMs or an rsatoolbox RDMs 
             'per_participant': [float(v) for v in val.mean(0)] if B.n_rdm > 1 else None, 'values': val.tolist(),
             'score': 'mean over RDM pairs of compare(a_i, b_j)'}
 
+# %% ../nbs/03_evaluate.ipynb #b0c46827
 def rsa_report(features, # (n_stimuli, d) features
                human_rdms, # (subjects, n, n) human dissimilarities (or an rsatoolbox RDMs)
                method:str='spearman', # rsatoolbox comparison: 'spearman', 'corr', 'tau-a', ...
@@ -936,12 +967,14 @@ def _labelled(x, y, what):
     if y.shape != (len(x),): raise AlignNbError(f'{what}: {y.shape} labels for {len(x)} feature rows')
     return x, y
 
+# %% ../nbs/03_evaluate.ipynb #8f209536
 def _probe(C=1.0, max_iter=1000):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
 
+# %% ../nbs/03_evaluate.ipynb #f446c292
 def few_shot_probe(train_x, train_y, # pool to draw the k examples per class from
                    test_x, test_y, # evaluation set
                    shots=(1, 5, 10), # examples per class
@@ -975,6 +1008,7 @@ def few_shot_probe(train_x, train_y, # pool to draw the k examples per class fro
         out[k] = {'accuracy': mean, 'ci': [mean - half, mean + half], 'runs': accs}
     return out
 
+# %% ../nbs/03_evaluate.ipynb #5f34d501
 def shift_probe(source_x, source_y, # source domain: features and superclass labels (seen subclasses)
                 target_x, target_y, # target domain: same superclasses, unseen subclasses
                 test_size:float=0.25, # share of the source held out to measure source accuracy

@@ -27,6 +27,7 @@ def toy_config(quick:bool=False, # small sizes for smoke tests
     kw.update(overrides)
     return ToyConfig(seed=seed, **kw)
 
+# %% ../nbs/18_experiment.ipynb #a1f265d4
 def toy_world(quick:bool=False, seed:int=0, cache_dir=None, **overrides):
     "The experiment's toyworld, built once and cached."
     from align_nb.toyworld import make_toyworld
@@ -77,6 +78,7 @@ def toy_pretrain_settings(quick:bool=False) -> dict:
     "Pretraining overrides of the toy foundation models: none (each family's own recipe in `TOY_BACKBONES`), 3 epochs if `quick`."
     return dict(epochs=3) if quick else {}
 
+# %% ../nbs/18_experiment.ipynb #58fc935c
 def toy_base_backbone(world, # the experiment's ToyWorld
                       key:str, # a key of `backbones.TOY_BACKBONES`
                       quick:bool=False, seed:int=0, cache_dir=None, progress:bool=True) -> Path:
@@ -161,6 +163,7 @@ def evaluate_world(feats:dict, # split -> features (from `world_features`)
     tables['taxonomy'] = td.assign(**tag)
     return m, tables
 
+# %% ../nbs/18_experiment.ipynb #704a6107
 def write_tables(tables:dict, run_dir):
     "Write each table as `<name>.csv` in `run_dir` (atomically)."
     from align_nb.core import atomic_path

@@ -34,6 +34,7 @@ def collect_table(runs_root, # experiment folder, e.g. runs/toyworld
         if col in df: df[col] = pd.Categorical(df[col], [o for o in order if o in set(df[col])] + sorted(set(df[col]) - set(order)), ordered=True)
     return df.sort_values([c for c in ('backbone', 'variant', 'kind') if c in df]).reset_index(drop=True)
 
+# %% ../nbs/15_figures.ipynb #6bb543e3
 def save_figure(fig, data, # the figure and the DataFrame of the numbers it shows
                 name:str, figures_dir='figures', dpi:int=130) -> dict:
     "Save `fig` as `<name>.png` and `data` as `<name>.csv` in `figures_dir` (atomically); return the paths."
@@ -56,6 +57,7 @@ def _errbars(ax, df, x, hue, y='accuracy', lo='lo', hi='hi', xorder=None, horder
                 c = i - 0.4 + w * (j + 0.5)
                 ax.errorbar(c, r[y].iloc[0], yerr=[[r[y].iloc[0] - r[lo].iloc[0]], [r[hi].iloc[0] - r[y].iloc[0]]], fmt='none', ecolor='k', capsize=2, lw=1)
 
+# %% ../nbs/15_figures.ipynb #bb6efd39
 def plot_levels(df, # levels table: backbone, variant, kind, accuracy, lo, hi, ceiling (majority share), optional ceiling_loo and ci_over
                 title:str='Odd-one-out agreement with the human majority per abstraction level'):
     "Accuracy per abstraction level per backbone (bars by variant, error bars over `ci_over`), with chance, majority-share (dashed) and leave-one-out (dotted) ceilings."
@@ -84,6 +86,7 @@ def plot_levels(df, # levels table: backbone, variant, kind, accuracy, lo, hi, c
     if len(backbones) > 1: fig.suptitle(title, fontsize=10)
     return fig
 
+# %% ../nbs/15_figures.ipynb #2a09497e
 def plot_rsa(df, # rsa table: backbone, variant, r_subject_mean, lo, hi, ci_over, ceiling_lower, ceiling_upper (optional r_pooled)
              title:str='RSA with human similarity judgments'):
     "Participant-mean model-vs-human RDM correlation (the noise ceiling's scale) per backbone and variant, with its interval and the noise-ceiling band; pooled scores as grey markers."
@@ -106,6 +109,7 @@ def plot_rsa(df, # rsa table: backbone, variant, r_subject_mean, lo, hi, ci_over
     ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
     return fig
 
+# %% ../nbs/15_figures.ipynb #eb55e497
 def plot_metric(df, x:str, y:str, hue:str='variant', col:str='backbone', lo:str=None, hi:str=None,
                 ylabel:str=None, title:str='', hline=None, kind:str='bar'):
     "Generic faceted bar (or point) plot of a tidy table, one panel per `col` value, optional error columns."
@@ -149,6 +153,7 @@ def results_table(levels, # levels table (all runs)
     out = pd.concat(parts, axis=1).reset_index()
     return out
 
+# %% ../nbs/15_figures.ipynb #8505dd94
 def save_results_table(df, figures_dir='figures', name:str='results'):
     "Write the results table as CSV and as a markdown table (3 decimals)."
     d = Path(figures_dir); d.mkdir(parents=True, exist_ok=True)
@@ -157,6 +162,7 @@ def save_results_table(df, figures_dir='figures', name:str='results'):
     with atomic_path(d / f'{name}.md') as t: Path(t).write_text(md + '\n')
     return d / f'{name}.md'
 
+# %% ../nbs/15_figures.ipynb #e2dc3596
 def _has_tabulate():
     try: import tabulate; return True
     except ImportError: return False
@@ -188,6 +194,7 @@ def _vlh(x):
     if len(x) != 3: raise AlignNbError(f'expected a number or (value, lo, hi), got {x!r}')
     return tuple(np.nan if v is None else float(v) for v in x)
 
+# %% ../nbs/15_figures.ipynb #7de3513e
 def fmt_ci(value, # the estimate, or (value, lo, hi)
            lo=None, hi=None, # the interval's ends (optional)
            digits:int=2, # decimals
@@ -200,6 +207,7 @@ def fmt_ci(value, # the estimate, or (value, lo, hi)
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)): return f(value)
     return f'{f(value)} [{f(lo)}, {f(hi)}]'
 
+# %% ../nbs/15_figures.ipynb #0f4dd405
 def change_word(lo, # lower end of the interval of a difference (after - before)
                 hi, # upper end
                 up:str='raises', down:str='lowers', none:str='no clear change' # the words
@@ -236,6 +244,7 @@ def change_sentence(subject:str, # who changes it, e.g. 'AligNet (resnet)'
         return f'{subject} {w} {measure} from {vals} ({how}; they do not overlap).'
     return f'{subject} moves {measure} from {vals} (no interval, so no direction is claimed).'
 
+# %% ../nbs/15_figures.ipynb #444b887c
 def ceiling_sentence(subject:str, # e.g. 'The base resnet'
                      measure:str, # e.g. 'coarse agreement'
                      value, # (value, lo, hi) of the model
@@ -253,6 +262,7 @@ def ceiling_sentence(subject:str, # e.g. 'The base resnet'
     share = f', {v / c:.0%} of it' if where == 'below' and np.isfinite(c) and c > 0 and v > 0 else ''
     return f'{subject}: {measure} {fmt_ci(v, vl, vh, digits)} (95% interval over {ci_over}) is {where} {ceiling_name}, {ctxt}{share}.'
 
+# %% ../nbs/15_figures.ipynb #e533bbb9
 def wilson_ci(k, # successes (e.g. correctly answered triplets)
               n, # trials
               ci:float=0.95 # coverage
@@ -264,6 +274,7 @@ def wilson_ci(k, # successes (e.g. correctly answered triplets)
     c = (p + z * z / (2 * n)) / (1 + z * z / n); h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (p, max(0.0, c - h), min(1.0, c + h))
 
+# %% ../nbs/15_figures.ipynb #4930705b
 def results_markdown(sentences, # sentences (strings; None entries are skipped)
                      notes=None, # closing remarks in italics (e.g. what the intervals are)
                      heading:str='' # optional heading line
@@ -305,6 +316,7 @@ def paired_differences(runs_root, # experiment folder, e.g. runs/toyworld
                                  ci_over=r['ci_over'], n_triplets=r['n'], n_answers=int(m.sum())))
     return pd.DataFrame(rows, columns=['backbone', 'kind', 'variant', 'reference', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers'])
 
+# %% ../nbs/15_figures.ipynb #586f256f
 PAIRED_COLUMNS = ('backbone', 'kind', 'comparison', 'difference', 'lo', 'hi', 'ci_over', 'n_triplets', 'n_answers')
 
 def save_paired_differences(paired, # from `paired_differences`
@@ -335,6 +347,7 @@ def _is_progress_output(o) -> bool:
         return all(re.search(r'\d+%\|.*\||\d+it \[|it/s\]|s/it\]', l) for l in lines)
     return False
 
+# %% ../nbs/15_figures.ipynb #49a663c9
 def clean_executed_notebook(nb, # an executed notebook (nbformat NotebookNode), changed in place
                             replace:dict=None # text replacements (e.g. absolute folder -> '$ALIGN_NB_RUNS'), applied longest first
                            ):
@@ -362,6 +375,7 @@ def clean_executed_notebook(nb, # an executed notebook (nbformat NotebookNode), 
             if o.get('output_type') == 'error': o['traceback'] = sub(o.get('traceback', []))
     return nb
 
+# %% ../nbs/15_figures.ipynb #09c3a72b
 def _folder_labels(runs_dir=None):
     "Default replacements: the runs folder, the cache, the shared data folder, the project root and the home folder."
     import os
@@ -377,6 +391,7 @@ def _folder_labels(runs_dir=None):
     rep[str(Path.home())] = '~'
     return rep
 
+# %% ../nbs/15_figures.ipynb #a22ffcf4
 def publish_papers(jobs, # the plan's jobs (objects with `name` and `run_dir`), or a dict job name -> run folder
                    dest, # folder of the copies, e.g. figures/papers
                    runs_dir=None, # the runs folder (written as $ALIGN_NB_RUNS when outside the project)

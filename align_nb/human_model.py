@@ -114,6 +114,7 @@ def _triplet_keys(items, n_items):
     s = np.sort(np.asarray(items, np.int64), 1)
     return (s[:, 0] * n_items + s[:, 1]) * n_items + s[:, 2]
 
+# %% ../nbs/08_human_model.ipynb #d1553e60
 def split_by_triplet(trials:Trials, # trials (a triplet may repeat)
                      frac:float, # share of the distinct triplets in the second part
                      seed:int=0 # seed of the split
@@ -127,6 +128,7 @@ def split_by_triplet(trials:Trials, # trials (a triplet may repeat)
     second = np.zeros(m, bool); second[np.random.default_rng(seed).choice(m, k, replace=False)] = True
     return trials.subset(~second[inv]), trials.subset(second[inv])
 
+# %% ../nbs/08_human_model.ipynb #15fff6fd
 def fit_spose(train:Trials, # human training trials (the only data the embedding sees)
               n_items:int, # number of items the trials index
               dim:int=100, # initial dimensions (unused ones are pruned)

@@ -38,12 +38,14 @@ def stratified_split(strata, # (n,) stratum key per item (any hashable values)
         test += idx[:m].tolist(); train += idx[m:].tolist()
     return np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64))
 
+# %% ../nbs/19_realexp.ipynb #2bf5ddd1
 def stratified_half_split(strata, # (n,) stratum key per item
                           seed:int=0 # seed of the shuffle within strata
                          ) -> tuple:
     "`stratified_split` into halves (odd strata alternate which half gets the extra item)."
     return stratified_split(strata, 0.5, seed)
 
+# %% ../nbs/19_realexp.ipynb #16303446
 def mur92_strata(mur # a `realdata.Mur92` (or anything with `category_labels` and `category_vectors`)
                 ) -> np.ndarray:
     "Stratum key per Mur92 image: the flags of `MUR92_STRATA` as a string like 'human+face'."
@@ -54,6 +56,7 @@ def mur92_strata(mur # a `realdata.Mur92` (or anything with `category_labels` an
     cols = [labels.index(l) for l in MUR92_STRATA]
     return np.array(['+'.join(l for l, c in zip(MUR92_STRATA, cols) if cv[i, c]) or 'none' for i in range(len(cv))])
 
+# %% ../nbs/19_realexp.ipynb #9b8b0f07
 def mur92_split(mur, # a `realdata.Mur92`
                 seed:int=0 # seed of the split
                ) -> tuple:
@@ -66,6 +69,7 @@ def _pairs(items):
     if it.ndim != 2 or it.shape[1] != 3: raise AlignNbError(f'triplets must have shape (n, 3), got {it.shape}')
     return it[:, [0, 0, 1]], it[:, [1, 2, 2]]
 
+# %% ../nbs/19_realexp.ipynb #06d2ff07
 def rdm_pair_distances(rdm, # (n, n) dissimilarity matrix
                        items # (m, 3) triplets of indices into the RDM
                       ) -> np.ndarray:
@@ -76,6 +80,7 @@ def rdm_pair_distances(rdm, # (n, n) dissimilarity matrix
     if len(a) and (a.min() < 0 or max(a.max(), b.max()) >= len(D)): raise AlignNbError(f'triplet index out of range 0..{len(D) - 1}')
     return D[a, b]
 
+# %% ../nbs/19_realexp.ipynb #8af3b249
 def all_triplets(idx # item indices
                 ) -> np.ndarray:
     "Every unordered triplet of `idx` (C(n, 3), 3), in lexicographic order."
@@ -84,6 +89,7 @@ def all_triplets(idx # item indices
     if len(idx) < 3: raise AlignNbError(f'all_triplets: need at least 3 items, got {len(idx)}')
     return np.array(list(combinations(idx.tolist(), 3)), np.int64)
 
+# %% ../nbs/19_realexp.ipynb #e5b34089
 def rdm_triplet_probs(rdm, # (n, n) dissimilarities (e.g. the mean human RDM)
                       items, # (m, 3) triplets
                       temperature:float=1.0 # softmax temperature of the negative dissimilarities
@@ -94,6 +100,7 @@ def rdm_triplet_probs(rdm, # (n, n) dissimilarities (e.g. the mean human RDM)
     z -= z.max(1, keepdims=True); e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
+# %% ../nbs/19_realexp.ipynb #8b0d8923
 def rdm_choice_counts(rdms, # (subjects, n, n) individual RDMs (or one (n, n) RDM)
                       items # (m, 3) triplets
                      ) -> np.ndarray:
@@ -107,6 +114,7 @@ def rdm_choice_counts(rdms, # (subjects, n, n) individual RDMs (or one (n, n) RD
         counts += (best / best.sum(1, keepdims=True))[:, ::-1]  # pair (0,1) -> odd 2, (0,2) -> 1, (1,2) -> 0
     return counts
 
+# %% ../nbs/19_realexp.ipynb #00187e58
 def human_rdm_targets(rdms, # (subjects, n, n) individual human RDMs
                       items # (m, 3) triplets among the training images
                      ) -> dict:
@@ -139,6 +147,7 @@ def to_square_array(images, # an ImageSet (PIL images by index)
         out[i] = np.asarray(im)
     return out
 
+# %% ../nbs/19_realexp.ipynb #e4089674
 def concat_images(parts:dict, # source name -> (uint8 array (n, H, W, 3), ids)
                  ) -> ArrayImages:
     "One `ArrayImages` from several sources, with label `source` per image; ids must be unique."
@@ -259,6 +268,7 @@ def mur92_teacher_data(data_dir, # the shared data folder (mur92/, imagenet_samp
                      tgt['probs'][fit_m], ArrayImages(sq[te], [ids[i] for i in te]), held, info, {'split': tab}, val_probs)
     return td, pool
 
+# %% ../nbs/19_realexp.ipynb #515ddad4
 def mur92_eval_sets(data_dir, # the shared data folder (holding mur92/)
                     test_idx, # the held-out Mur92 images (e.g. the teacher run's split.json 'test')
                     image_size:int=32 # side of the square images

@@ -25,12 +25,14 @@ def model_from_name(name, # a name (see `backbones.load_backbone`), a weights fi
     if s.startswith('cifar_resnet'): return load_backbone(s, pretrained=True)
     return load_backbone(s, pretrained=True)
 
+# %% ../nbs/16_report.ipynb #a719666f
 def model_label(model) -> str:
     "A short name of a model for tables."
     if isinstance(model, (str, os.PathLike)): return str(model)
     spec = getattr(model, 'align_nb_spec', None) or {}
     return spec.get('name') or (getattr(model, 'pretrained_cfg', None) or {}).get('architecture') or type(model).__name__
 
+# %% ../nbs/16_report.ipynb #9a4d7050
 def _random_name(model) -> str|None:
     "'random:<architecture>' of a model, or None when it has no name (or is a baseline itself)."
     name = model if isinstance(model, str) else model_label(model)
@@ -53,6 +55,7 @@ def _read_spec_file(path:Path):
     try: return json.loads(text)
     except json.JSONDecodeError as e: raise AlignNbError(f'{path}: not valid JSON (line {e.lineno}: {e.msg}); YAML files need a .yaml / .yml name') from None
 
+# %% ../nbs/16_report.ipynb #8dcc9582
 def load_spec(spec, # a spec file (.json / .yaml / .yml), a list of entries, a builtin name, or names joined by commas ('toyworld,mur92')
              ) -> list:
     "The dataset entries of a spec, checked (kind, fields, files), with paths made absolute relative to the spec file."
@@ -111,6 +114,7 @@ def _image_set(e, background, n_items=None):
     if flat: return FileImages(flat, background=background)
     return image_folder(root, background=background)
 
+# %% ../nbs/16_report.ipynb #cb9ed9db
 def _features_file(path):
     p = Path(path)
     if p.suffix.lower() == '.npy':
@@ -121,6 +125,7 @@ def _features_file(path):
     if x.ndim != 2: raise AlignNbError(f'{p}: features must be an (n_items, d) array, got shape {x.shape}')
     return x
 
+# %% ../nbs/16_report.ipynb #c0fa2e2e
 def load_dataset(entry:dict, # one entry of `load_spec`
                  data_dir=None # folder of the shared data (default `core.shared_data_dir()`)
                 ) -> list:
@@ -214,6 +219,7 @@ def _features_for(model, part, cache, opts):
                                                  cache_dir=opts['cache_dir'], device=opts['device'], progress=opts['progress']))
     return cache[key]
 
+# %% ../nbs/16_report.ipynb #42379570
 def _score_model(model, parts, opts, log) -> list:
     rows, cache = [], {}
     for part in parts:
@@ -232,6 +238,7 @@ def _score_model(model, parts, opts, log) -> list:
         rows += got
     return rows
 
+# %% ../nbs/16_report.ipynb #09d17ff6
 COLUMNS = ['model', 'dataset', 'kind', 'level', 'measure', 'score', 'ci_lo', 'ci_hi', 'ci_over', 'noise_ceiling', 'noise_ceiling_upper',
            'chance', 'n', 'seconds', 'note']
 
@@ -285,6 +292,7 @@ def evaluate_model(model, # a model name ('cifar_resnet20', 'pixels', 'random:re
         log(f'written to {run_dir} ({table.attrs["seconds"]} s)')
     return table
 
+# %% ../nbs/16_report.ipynb #1c661a57
 def write_report(table, # the tidy table of `evaluate_model` / `report_card`
                  run_dir, # folder to write into
                  info:dict=None, # what was run (recorded in report.json with provenance)
@@ -304,6 +312,7 @@ def write_report(table, # the tidy table of `evaluate_model` / `report_card`
     if complete: mark_complete(run_dir, what='report card', rows=len(table))
     return run_dir
 
+# %% ../nbs/16_report.ipynb #f0f07f24
 def report_markdown(table) -> str:
     "The table as Markdown (scores with their interval and unit)."
     f = lambda v: '' if v is None or (isinstance(v, float) and not np.isfinite(v)) else f'{v:.3f}'
@@ -319,6 +328,7 @@ def report_markdown(table) -> str:
         lines.append(f"| {r.model} | {r.dataset} | {r.level} | {r.measure if isinstance(r.measure, str) else ''} | {sc} | {r.ci_over if isinstance(r.ci_over, str) else ''} | {nc} | {f(r.chance)} | {bl}{r.note if isinstance(r.note, str) else ''} | {sec} |")
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/16_report.ipynb #6f8acd86
 def plot_report_card(table, # tidy table (one or more models)
                      path=None # where to save the figure (.png); None: only return it
                     ):
@@ -352,6 +362,7 @@ def plot_report_card(table, # tidy table (one or more models)
         plt.close(fig)
     return fig
 
+# %% ../nbs/16_report.ipynb #ee4d93d5
 def report_card(models, # list of model names (or objects)
                 datasets='toyworld,mur92,things', # as in `evaluate_model`
                 run_dir=None, # folder for the combined card (default <runs>/report/card); False: write nothing

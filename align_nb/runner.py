@@ -27,6 +27,7 @@ def paper_dir() -> Path:
     from importlib.resources import files
     return Path(str(files('align_nb.paper')))
 
+# %% ../nbs/14_runner.ipynb #8f975e6f
 def paper_notebook(name:str # notebook file name in the paper folder, e.g. 'evaluate.ipynb', or a path
                   ) -> Path:
     "Path of a paper notebook by name (or the path itself if it exists)."
@@ -37,6 +38,7 @@ def paper_notebook(name:str # notebook file name in the paper folder, e.g. 'eval
         raise FileNotFoundError(f'no paper notebook {name!r} in {paper_dir()} (have: {sorted(x.name for x in paper_dir().glob("*.ipynb"))})')
     return q
 
+# %% ../nbs/14_runner.ipynb #42d37a67
 def notebook_parameters(nb_path) -> dict:
     "The parameters declared in the notebook's cell tagged `parameters`: name -> {'default', 'inferred_type_name', 'help'}."
     import nbformat, papermill
@@ -61,10 +63,13 @@ class Job:
     always: bool = False # rerun even when complete (e.g. figures, which read whatever runs exist)
     cost: float = 1.0 # expected run time relative to the plan's other jobs (a scheduling hint: the longest chain of costs starts first)
 
+# %% ../nbs/14_runner.ipynb #33afca50
 def _tail(s, n=3000): return s if len(s) <= n else '...' + s[-n:]
 
+# %% ../nbs/14_runner.ipynb #d55f197b
 def _jsonable(d): return json.loads(json.dumps(d, default=str))
 
+# %% ../nbs/14_runner.ipynb #f1f3d4c7
 def _recorded(run_dir):
     "(parameters without run_dir, run signature) a run folder was made with; (None, None) when unknown."
     p = Path(run_dir) / 'params.json'
@@ -75,6 +80,7 @@ def _recorded(run_dir):
     got.pop('run_dir', None)
     return got, rec.get('signature')
 
+# %% ../nbs/14_runner.ipynb #358392af
 def _code_hash(nb_path):
     "SHA-256 of the notebook's code cells and of the align_nb sources the runner imports."
     import hashlib, nbformat
@@ -86,11 +92,13 @@ def _code_hash(nb_path):
         if f.name != '_modidx.py': h.update(f.name.encode() + b'\0' + f.read_bytes() + b'\0')
     return h.hexdigest()
 
+# %% ../nbs/14_runner.ipynb #cafbb977
 def run_signature(notebook # paper notebook name or path
                  ) -> dict:
     "What a run's numbers depend on besides its parameters: the code (notebook + align_nb sources) and the CPU thread setting."
     return {'code': _code_hash(paper_notebook(notebook)), 'threads': compute_threads()}
 
+# %% ../nbs/14_runner.ipynb #12dda3f4
 def _run_stale_reason(run_dir, parameters, signature):
     "Why the recorded run in `run_dir` does not match these parameters and signature ('' when it does)."
     before, sig = _recorded(run_dir)
@@ -103,11 +111,13 @@ def _run_stale_reason(run_dir, parameters, signature):
                   for k in ('code', 'threads') if sig.get(k) != signature[k]]
     return '; '.join(why)
 
+# %% ../nbs/14_runner.ipynb #689d83e9
 def _literal(src):
     import ast
     try: return True, ast.literal_eval(src)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): return False, None
 
+# %% ../nbs/14_runner.ipynb #2fa70514
 _KINDS = {bool: 'true or false (bool)', int: 'an integer (int)', float: 'a number (float)', str: 'a string (str)',
           list: 'a list', dict: 'a JSON object (dict)', tuple: 'a list'}
 
@@ -150,6 +160,7 @@ def _holder(info) -> str:
     if not info: return 'an unknown runner'
     return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since_utc')}"
 
+# %% ../nbs/14_runner.ipynb #0c2a95e6
 def folder_busy(run_dir # a run folder
                ) -> bool:
     "True when a live runner holds the run folder's lock."
@@ -165,6 +176,7 @@ def _complete_check(run_dir, parameters, signature, force):
     if not _run_stale_reason(run_dir, parameters, signature): return {'status': 'skipped', 'run_dir': str(run_dir), 'reason': 'already complete'}
     return None
 
+# %% ../nbs/14_runner.ipynb #bb704b60
 def _prepare(run_dir, parameters, signature, force):
     "With the lock held: a complete folder of other parameters, code or threads (or forced) is emptied; an interrupted one resumes."
     if not (run_dir / 'params.json').is_file(): return
@@ -178,6 +190,7 @@ def _prepare(run_dir, parameters, signature, force):
     elif why:  # an interrupted run resumes (its checkpoints may hold hours of training); the notebook's own keys decide what is reused
         print(f'{run_dir}: incomplete, made with {why}: resuming with the current ones', flush=True)
 
+# %% ../nbs/14_runner.ipynb #fe9faf89
 def run_notebook(notebook, # paper notebook name or path
                  run_dir, # the run folder (created); the notebook gets it as parameter `run_dir`
                  parameters:dict=None, # values for the notebook's parameters cell
@@ -213,6 +226,7 @@ def run_notebook(notebook, # paper notebook name or path
         _prepare(run_dir, parameters, signature, force)
         return _execute(nb, run_dir, parameters, signature, kernel, log_output)
 
+# %% ../nbs/14_runner.ipynb #9cf72835
 def _execute(nb, run_dir, parameters, signature, kernel, log_output):
     "Run the notebook into `run_dir` (lock held); a failure is recorded in FAILED.json, or on stderr when that cannot be written."
     import papermill as pm
@@ -238,6 +252,7 @@ def _execute(nb, run_dir, parameters, signature, kernel, log_output):
         return res
     return {'status': 'complete', 'run_dir': str(run_dir), 'seconds': round(time.time() - t0, 1)}
 
+# %% ../nbs/14_runner.ipynb #7422cef0
 def _record_failure(nb, run_dir, tmp, e, t0) -> dict:
     "FAILED.json and the partly executed notebook (only when it is a whole notebook); falls back to stderr."
     import nbformat
@@ -264,6 +279,7 @@ def usable_cores() -> int:
     try: return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError): return max(1, os.cpu_count() or 1)
 
+# %% ../nbs/14_runner.ipynb #9cee508e
 def critical_path(jobs:list # `Job`s in plan order (dependencies before dependents)
                  ) -> dict:
     "Job name -> the summed `cost` of the longest chain of jobs starting at it (itself and its dependents): the scheduling priority."
@@ -275,6 +291,7 @@ def critical_path(jobs:list # `Job`s in plan order (dependencies before dependen
     for j in reversed(jobs): prio[j.name] = cost[j.name] + max((prio[k] for k in kids[j.name] if k in prio), default=0.0)
     return prio
 
+# %% ../nbs/14_runner.ipynb #e3e5c748
 def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked):
     "Body of a job's process: run one job and send its status dict back (a crash is sent as a failure); it ends with the runner."
     end_with_parent(9)  # the runner killed: this job's process goes too (and its kernel, which watches its parent)
@@ -286,6 +303,7 @@ def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked):
     try: conn.send(r)
     finally: conn.close()
 
+# %% ../nbs/14_runner.ipynb #8ca126d5
 def _worker_died(j, code, t0):
     "Record a job whose worker process ended without a result (killed, out of memory): FAILED.json when the folder has none."
     err = f'the worker process running the job ended without a result (exit code {code}; negative: killed by signal {-code if code and code < 0 else "?"})'
@@ -295,6 +313,7 @@ def _worker_died(j, code, t0):
     except Exception as e: err += f' [FAILED.json not written: {e}]'
     return {'status': 'failed', 'run_dir': str(j.run_dir), 'error': err, 'seconds': round(time.time() - t0, 1)}
 
+# %% ../nbs/14_runner.ipynb #ef196c60
 def run_jobs(jobs:list, # `Job`s in plan order (dependencies before dependents)
              status_file=None, # CSV written after every job (default: none)
              force:bool=False, # rerun complete jobs too
@@ -365,6 +384,7 @@ def run_jobs(jobs:list, # `Job`s in plan order (dependencies before dependents)
         if bar is not None: bar.close()
     return pd.DataFrame([rows[n] for n in names if n in rows])
 
+# %% ../nbs/14_runner.ipynb #ef80dc23
 def _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, finish, say):
     "The scheduler of `run_jobs(workers > 1)`: one process per running job, the longest remaining chain first."
     import importlib, multiprocessing as mp
@@ -438,6 +458,7 @@ def declared_parameters(nb, # a paper notebook name or path
     declared = notebook_parameters(paper_notebook(nb))
     return {k: v for k, v in kw.items() if k in declared}
 
+# %% ../nbs/14_runner.ipynb #197c80a7
 def check_extra(jobs:list, # the plan's `Job`s
                 extra:dict # parameters meant for every notebook that declares them (`-p NAME=VALUE`)
                ):
@@ -451,6 +472,7 @@ def check_extra(jobs:list, # the plan's `Job`s
         hints = ''.join(f' ({u}: did you mean {h[0]!r}?)' for u in unknown for h in [difflib.get_close_matches(u, sorted(declared), n=1)] if h)
         raise AlignNbError(f'parameter(s) {unknown} are declared by none of the notebooks {nbs}{hints}; they declare {sorted(declared - {"run_dir"})}')
 
+# %% ../nbs/14_runner.ipynb #86057585
 RESERVED_NAMES = ('run', 'status', 'report', 'triplets')  # the command line's own sub-commands (no plan may take these names)
 
 @dataclass
@@ -463,6 +485,7 @@ class Plan:
     from_args: object = None # `from_args(args)` -> dict(jobs=[Job], status_file=path, results=path of a results table or None, papers=folder for the executed notebooks or None, workers=cap on jobs side by side or None), or an int exit code (done, nothing to run)
     module: str = '' # the module that registered it
 
+# %% ../nbs/14_runner.ipynb #662df34d
 _PLANS = {}
 
 def plan_registry() -> dict:
@@ -470,6 +493,7 @@ def plan_registry() -> dict:
     import importlib
     return importlib.import_module('align_nb.runner')._PLANS
 
+# %% ../nbs/14_runner.ipynb #31a447ad
 def register_plan(name:str, # the plan's name (also the CLI sub-command)
                   fn, # callable returning the plan's `Job`s
                   help:str, # one line shown by `align-nb --help`
@@ -485,6 +509,7 @@ def register_plan(name:str, # the plan's name (also the CLI sub-command)
     plan_registry()[name] = p
     return p
 
+# %% ../nbs/14_runner.ipynb #84d02c61
 def parse_params(items # `NAME=VALUE` strings (values that parse as JSON become numbers, lists ...)
                 ) -> dict:
     "`-p NAME=VALUE` items as a dict."
@@ -496,6 +521,7 @@ def parse_params(items # `NAME=VALUE` strings (values that parse as JSON become 
         except json.JSONDecodeError: out[k] = v
     return out
 
+# %% ../nbs/14_runner.ipynb #2733c447
 def run_status(runs_dir) -> 'pd.DataFrame':
     "State of every run folder under `runs_dir` (those with a params.json): complete, running (locked by a live runner), failed or incomplete."
     import pandas as pd

@@ -118,6 +118,7 @@ def identity_penalty(W # (p, p) weights (numpy or torch)
     W = np.asarray(W, np.float64)
     return float(((W - np.diag(W).mean() * np.eye(len(W))) ** 2).sum())
 
+# %% ../nbs/07_teacher.ipynb #97596769
 def local_contrastive_loss(x, # (m, p) original (standardised) features, torch
                            xt, # (m, p) the same rows transformed, torch
                            tau:float=1.0 # temperature of the neighbour softmax
@@ -137,11 +138,13 @@ def _torch_sims(F_, W, b, items):
     x = F_[items] @ W + b  # (B, 3, p)
     return _stack3(x)
 
+# %% ../nbs/07_teacher.ipynb #4a8db583
 def _stack3(x):
     "Pair similarities [s01, s02, s12] of a (B, 3, p) torch tensor."
     import torch
     return torch.stack([(x[:, 0] * x[:, 1]).sum(-1), (x[:, 0] * x[:, 2]).sum(-1), (x[:, 1] * x[:, 2]).sum(-1)], 1)
 
+# %% ../nbs/07_teacher.ipynb #dc3f7be5
 def fit_teacher(features, # (n_items, p) raw features of the items the trials index
                 train:Trials, # human training trials
                 val:Trials, # held-out human trials (early stopping and temperature calibration)

@@ -109,11 +109,13 @@ def triplet_probs(emb, # (n_items, d) embeddings; similarity is the dot product
     p = np.exp(logit)
     return p / p.sum(1, keepdims=True)
 
+# %% ../nbs/02_toyworld.ipynb #c7b7c9fc
 def _count_grid(n):
     "All answer-count vectors (a, b, c) with a+b+c = n."
     g = [(a, b, n - a - b) for a in range(n + 1) for b in range(n + 1 - a)]
     return np.array(g, np.float64)
 
+# %% ../nbs/02_toyworld.ipynb #6abd6e43
 def expected_majority_share(probs, # (m, 3) choice probabilities
                             n_answers:int # answers per triplet
                            ) -> np.ndarray:
@@ -125,6 +127,7 @@ def expected_majority_share(probs, # (m, 3) choice probabilities
     logp = logc[None] + np.log(probs) @ g.T  # (m, K)
     return np.exp(logp) @ (g.max(1) / n_answers)
 
+# %% ../nbs/02_toyworld.ipynb #b5357df4
 def calibrate_temperature(emb, # (n_items, d) embeddings
                           items, # (n, 3) triplets to calibrate on
                           target:float, # wanted mean majority share
@@ -152,6 +155,7 @@ def _hsv2rgb(h, s, v):
     b = np.choose(i.astype(int), [p, p, t, v, v, q])
     return np.stack([r, g, b], -1)
 
+# %% ../nbs/02_toyworld.ipynb #e4ec21f0
 _HARM = np.arange(2, 7)  # harmonics of the radial shape profiles
 
 def _world_params(cfg:ToyConfig, rng) -> dict:
@@ -179,11 +183,13 @@ def _world_params(cfg:ToyConfig, rng) -> dict:
                 tex_freq=rng.uniform(1.5, 4, nc), tex_amp=rng.uniform(0.3, 0.8, nc),
                 stripe_angle=ang, stripe_freq=rng.uniform(3, 6, cfg.n_super))
 
+# %% ../nbs/02_toyworld.ipynb #59d797ef
 def _taxonomy_ids(cfg, concept):
     "Global (super, basic) ids of concepts."
     concept = np.asarray(concept)
     return concept // (cfg.n_basic * cfg.n_sub), concept // cfg.n_sub
 
+# %% ../nbs/02_toyworld.ipynb #5b034923
 def render_images(cfg:ToyConfig, # the world's configuration
                   params:dict, # `_world_params` output
                   concept, # (N,) concept id per image
@@ -249,6 +255,7 @@ def _psych_space(cfg, rng):
     c = np.arange(cfg.n_concepts); s, b = _taxonomy_ids(cfg, c)
     return np.concatenate([cfg.w_super * es[s], cfg.w_basic * eb[b], cfg.w_sub * eu[c]], 1)
 
+# %% ../nbs/02_toyworld.ipynb #901fef9a
 def _random_triplets(rng, n, n_items, unique=True):
     "n random triplets of distinct items (rows unique as sets when `unique`)."
     out, seen = [], set()
@@ -262,14 +269,17 @@ def _random_triplets(rng, n, n_items, unique=True):
             if len(out) == n: break
     return np.array(out, np.int64)
 
+# %% ../nbs/02_toyworld.ipynb #8fa25dcd
 def _answer(rng, probs):
     "One sampled odd-one-out position per row of `probs`."
     u = rng.random(len(probs))[:, None]
     return np.minimum((u > np.cumsum(probs, 1)).sum(1), 2)
 
+# %% ../nbs/02_toyworld.ipynb #e78762f9
 def _entropy(p):
     p = np.clip(p, 1e-12, 1); return -(p * np.log(p)).sum(-1)
 
+# %% ../nbs/02_toyworld.ipynb #bfa72f0e
 def _levels_triplets(cfg, rng, basic, n):
     "Levels-like triplets of the three kinds over images with basic labels `basic` -> (items, kind)."
     classes = np.unique(basic); by = {c: np.flatnonzero(basic == c) for c in classes}
@@ -290,6 +300,7 @@ def _levels_triplets(cfg, rng, basic, n):
             seen.add(key); items.append(r); kinds.append(kind)
     return np.array(items, np.int64), np.array(kinds)
 
+# %% ../nbs/02_toyworld.ipynb #048889ba
 def _majority_share(trials:Trials, kind=None):
     r = trials.aggregate()
     share = r.counts.max(1) / r.counts.sum(1)
@@ -446,6 +457,7 @@ def config_hash(cfg:ToyConfig) -> str:
     import scipy
     return hash_obj({'config': asdict(cfg), 'version': TOYWORLD_VERSION, 'numpy': np.__version__, 'scipy': scipy.__version__})[:16]
 
+# %% ../nbs/02_toyworld.ipynb #20eb41e6
 def build_toyworld(cfg:ToyConfig=None, # configuration (default `ToyConfig()`)
                    progress:bool=False # show a progress bar over the build steps
                   ) -> ToyWorld:
@@ -508,6 +520,7 @@ def build_toyworld(cfg:ToyConfig=None, # configuration (default `ToyConfig()`)
     if bar is not None: bar.close()
     return ToyWorld(c, a, T)
 
+# %% ../nbs/02_toyworld.ipynb #94f6243f
 def make_toyworld(cfg:ToyConfig=None, # configuration (default `ToyConfig()`)
                   cache_dir=None, # cache root (default `core.default_cache_dir()`); the world goes to `<cache_dir>/toyworld/<key>`
                   use_cache:bool=True # False: build without reading or writing the cache
