@@ -340,7 +340,7 @@ def pixel_model(name:str='pixels' # 'pixels' (32 x 32) or 'pixels:<size>'
     model.align_nb_spec = dict(name=str(name), baseline='raw pixels', size=size)
     return model
 
-# %% ../nbs/05_backbones.ipynb #51e6d788
+# %% ../nbs/05_backbones.ipynb #d87f80a3
 POOLINGS = ('avg', 'cls', 'flatten')
 
 class _Stop(Exception): pass
@@ -372,7 +372,8 @@ def pool_output(out, # captured module output: (B, C, H, W), (B, N, C) or (B, D)
         return out[:, n_prefix:].mean(1) if out.shape[1] > n_prefix else out.mean(1)
     raise AlignNbError(f'cannot pool a layer output of shape {tuple(out.shape)} (expected 2, 3 or 4 dims)')
 
-def has_classifier(model) -> bool:
+def has_classifier(model # a timm model (or any module with `get_classifier` and `num_classes`)
+                  ) -> bool:
     "Whether `model` has a classifier head: `get_classifier()` is a module other than `nn.Identity` and `num_classes` is not 0."
     import torch.nn as nn
     get = getattr(model, 'get_classifier', None)

@@ -273,7 +273,7 @@ class Student(nn.Module):
         if hasattr(self.backbone, 'num_classes'): kw['num_classes'] = int(self.backbone.num_classes)
         return {'timm_name': self.model_name, 'model_kwargs': kw, 'feat_dim': self.feat_dim, 'head_dim': self.head_dim}
 
-# %% ../nbs/11_distill.ipynb #a852a347
+# %% ../nbs/11_distill.ipynb #9f41e651
 def check_triplets(indices, # (n, 3) integer image indices
                    sims=None, # (n, 3) teacher similarities [s01, s02, s12]
                    n_images:int=None, # number of images the indices refer to
@@ -312,7 +312,11 @@ def student_transform(model=None, # timm model (or Student) whose mean/std to us
         ts.append(T.Normalize(dc.get('mean', timm.data.IMAGENET_DEFAULT_MEAN), dc.get('std', timm.data.IMAGENET_DEFAULT_STD)))
     return T.Compose(ts)
 
-def load_image(images, j, transform, where):
+def load_image(images, # ImageSet (`ArrayImages`, `FileImages`, ...)
+               j, # image index
+               transform, # PIL image -> tensor (None: the image set must already give tensors)
+               where:str # what is being read, for error messages (e.g. 'triplets row 3 (position 1)')
+              ):
     "Image `j` of `images` through `transform` as a tensor; errors name `where` and the image index."
     try: im = images[int(j)]
     except FileNotFoundError as e: raise FileNotFoundError(f'{where}, image index {j}: {e}') from None
