@@ -11,8 +11,8 @@ import numpy as np
 from .core import AlignNbError, hash_arrays, hash_obj, sha256_file
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'BACKGROUND', 'ImageSet', 'ArrayImages', 'to_rgb', 'FileImages', 'image_folder', 'Trials',
-           'RepeatedTriplets', 'AnchoredTriplets']
+__all__ = ['IMAGE_EXTS', 'BACKGROUND', 'ImageSet', 'ArrayImages', 'background_rgb', 'to_rgb', 'FileImages', 'image_folder',
+           'Trials', 'RepeatedTriplets', 'AnchoredTriplets']
 
 # %% ../nbs/01_data.ipynb #00b3c98b
 class ImageSet:
@@ -53,11 +53,13 @@ class ArrayImages(ImageSet):
         idx = np.asarray(idx)
         return ArrayImages(self.arr[idx], [self.ids[i] for i in idx], {k: v[idx] for k, v in self.labels.items()})
 
-# %% ../nbs/01_data.ipynb #285afe54
+# %% ../nbs/01_data.ipynb #bdbe820c
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp')
 BACKGROUND = 'white'  # default background transparent images are composited on (recorded in `FileImages.describe()`)
 
-def _rgb(background) -> tuple:
+def background_rgb(background # a colour name, '#rrggbb' or (r, g, b) with values in 0..255
+                  ) -> tuple:
+    "The (r, g, b) tuple of a background colour; `AlignNbError` for an unknown name or out-of-range values."
     from PIL import ImageColor
     if isinstance(background, str):
         try: return ImageColor.getrgb(background)[:3]
@@ -71,7 +73,7 @@ def to_rgb(img, # a PIL image in any mode (RGBA, LA, P with transparency, L, CMY
           ):
     "The image as RGB; transparent pixels are alpha-composited on `background` (not dropped to their hidden colour)."
     from PIL import Image
-    bg = _rgb(background)
+    bg = background_rgb(background)
     if img.mode == 'P' and 'transparency' in img.info: img = img.convert('RGBA')
     if img.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'):
         img = img.convert('RGBA')
@@ -89,7 +91,7 @@ class FileImages(ImageSet):
                  background=BACKGROUND # colour transparent images are composited on (see `to_rgb`)
                 ):
         self.paths = [Path(p) for p in paths]
-        self.background = background; _rgb(background)
+        self.background = background; background_rgb(background)
         if not self.paths: raise AlignNbError('FileImages: the image set is empty (0 files)')
         if check:
             missing = [(i, p) for i, p in enumerate(self.paths) if not p.is_file()]
@@ -112,12 +114,12 @@ class FileImages(ImageSet):
         except (UnidentifiedImageError, OSError) as e: raise AlignNbError(f'image {i} of {len(self)}: cannot read {p} as an image ({e})') from None
     def content_hash(self):
         if self._hash is None:
-            extra = [] if self.background == BACKGROUND else [{'background': list(_rgb(self.background))}]  # default: keys of opaque images unchanged
+            extra = [] if self.background == BACKGROUND else [{'background': list(background_rgb(self.background))}]  # default: keys of opaque images unchanged
             self._hash = hash_obj([sha256_file(p) for p in self.paths] + [self.ids] + extra)
         return self._hash
     def describe(self) -> dict:
         "How the files become RGB images (for provenance)."
-        return dict(kind='files', n=len(self), background=self.background, background_rgb=list(_rgb(self.background)))
+        return dict(kind='files', n=len(self), background=self.background, background_rgb=list(background_rgb(self.background)))
     def subset(self, idx):
         "A new `FileImages` with the files at `idx` (labels and ids follow)."
         idx = np.asarray(idx)

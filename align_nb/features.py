@@ -67,7 +67,7 @@ class _Batches:
             xs.append(t)
         return torch.stack(xs)
 
-# %% ../nbs/06_features.ipynb #6e1d90aa
+# %% ../nbs/06_features.ipynb #6de50c35
 def _verified_entry(path, side, key, n, dtype):
     "(memory map, None) when the cache entry is intact, else (None, what is wrong)."
     if not side.is_file(): return None, f'no sidecar {side.name}'
@@ -109,8 +109,8 @@ def extract_features(model, # a timm backbone (eval mode is set during extractio
     if transform is None: transform = make_transform(model)
     if layer == 'pre_logits': layer = None  # the same cache entries as before layers had names
     if layer == 'logits':
-        from align_nb.backbones import _has_classifier
-        if not _has_classifier(model):
+        from align_nb.backbones import has_classifier
+        if not has_classifier(model):
             raise AlignNbError(f"extract_features(layer='logits'): {type(model).__name__} has no classifier (loaded with num_classes=0?); "
                                "load it with its classifier or use layer='pre_logits'")
     path = None

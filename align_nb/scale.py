@@ -564,7 +564,7 @@ def generate_triplets_streaming(store, # `FeatureStore` (or (n, p) array) of tea
         writer='scale.generate_triplets_streaming', date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')))
     return path
 
-# %% ../nbs/12_scale.ipynb #e76314a0
+# %% ../nbs/12_scale.ipynb #fed50102
 _lazy = LazyClasses(globals())  # torch-dependent classes, built on first access (the import stays light)
 _all_ = ['LazyTripletImages']
 _lazy_class, _get = _lazy.register, _lazy.get
@@ -574,7 +574,7 @@ def __getattr__(name): return _lazy.module_getattr(name)
 @_lazy_class
 def _make_LazyTripletImages():
     import torch
-    from align_nb.distill import _load_image, student_transform
+    from align_nb.distill import load_image as _load_image, student_transform
     class LazyTripletImages(torch.utils.data.Dataset):
         "Dataset over a (lazy) official triplet file: item i is (the 3 pool images of row i stacked (3, C, H, W), similarities (3,))."
         def __init__(self, images, # ImageSet (e.g. `FileImages` of the pool) the triplet indices refer to
