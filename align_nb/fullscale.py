@@ -479,7 +479,7 @@ from .runner import register_plan
 register_plan('fullscale', plan_fullscale, 'the full-scale (GPU) study from a FullScaleConfig JSON; --dry-run only checks every path, file format and model name',
               _fullscale_arguments, _fullscale_from_args)
 
-# %% ../nbs/20_fullscale.ipynb #ea61c5eb
+# %% ../nbs/20_fullscale.ipynb #ee104529
 def _cpu_threads(device):
     import torch
     if str(device) == 'cpu': torch.set_num_threads(1)  # as the notebooks do: the same run keys in and out of torchrun
@@ -491,13 +491,15 @@ def fullscale_pool_features_task(config:str, # the study's config JSON
                                 ) -> dict:
     "Launched task: this rank's shards of the pool's teacher-backbone features, into `<run_dir>/features/pool.npy`."
     from align_nb.study import load_pool, study_backbone
-    from align_nb.launch import extract_features_sharded
+    from align_nb.features import extract_features
+    from align_nb.distill import init_distributed
     _cpu_threads(device)
     cfg = as_fullscale(config)
     model, tf, _ = study_backbone(backbone, cfg, None, role='teacher')
     pool, st, t0 = load_pool(run_dir), {}, time.time()
-    f = extract_features_sharded(model, pool, Path(run_dir) / 'features' / 'pool.npy', transform=tf, batch_size=cfg.batch_size, device=device,
-                                 num_workers=cfg.num_workers, stats=st)
+    _, _, dev = init_distributed(str(device))  # joins the process group under torchrun (each rank its GPU)
+    f = extract_features(model, pool, transform=tf, batch_size=cfg.batch_size, device=dev, num_workers=cfg.num_workers, progress=False,
+                         path=Path(run_dir) / 'features' / 'pool.npy', stats=st)
     return {**st, 'n_images': len(pool), 'shape': None if f is None else list(f.shape), 'seconds': round(time.time() - t0, 2)}
 
 def launched_pool_features(config, # the study's `FullScaleConfig`

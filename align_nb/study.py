@@ -127,15 +127,16 @@ def study_transform(model, # a timm model (e.g. a distilled student's backbone)
     s = _study_config(config).image_size if config is not None else 0
     return make_transform(model, input_size=(3, s, s) if s else None)
 
-# %% ../nbs/17_study.ipynb #c50dd9a8
-def split_triplet_file(src, # an official AligNet `.npz` (e.g. from `scale.generate_triplets_streaming`)
+# %% ../nbs/17_study.ipynb #b9db4bbf
+def split_triplet_file(src, # an official AligNet `.npz` (e.g. from `triplets.generate_triplets(path=...)`)
                        train_path, val_path, # the two `.npz` files to write (atomically)
                        n_val:int, # rows for `val_path` (a seeded random choice); the rest go to `train_path`
                        seed:int=0,
                        block:int=1 << 20 # rows copied per block
                       ) -> tuple:
     "Split an AligNet triplet file by rows into train / val files (memory-mapped, block by block); manifests follow with the split recorded."
-    from align_nb.release import ReleaseTriplets, write_npz_streaming
+    from align_nb.release import ReleaseTriplets
+    from align_nb.triplets import write_npz_streaming
     lz = ReleaseTriplets(src); n = len(lz)
     if not 0 < n_val < n: raise AlignNbError(f'split_triplet_file: n_val must be in 1..{n - 1} for {n} rows, got {n_val}')
     keep = np.ones(n, bool); keep[np.random.default_rng(seed).choice(n, n_val, replace=False)] = False
@@ -187,10 +188,10 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
         a, b = trip.split(n_val, seed)
         a.save(out / 'train.npz'); b.save(out / 'val.npz')
     else:
-        from align_nb.scale import FeatureStore, generate_triplets_streaming
+        from align_nb.features import FeatureStore
         store = FeatureStore.write(out / 'embeddings.npy', np.asarray(emb, np.float32), dtype='float16', progress=progress)  # no copy when already float32
-        allp = generate_triplets_streaming(store, out / 'all.npz', n_triplets, scheme, k=k, temperature=teacher.temperature, seed=seed,
-                                           ids=ids, workers=workers, progress=progress)
+        allp = generate_triplets(store, n_triplets, scheme, k=k, temperature=teacher.temperature, seed=seed, ids=ids, progress=progress,
+                                 path=out / 'all.npz', workers=workers)
         split_triplet_file(allp, out / 'train.npz', out / 'val.npz', n_val, seed)
         for f in (allp, Path(str(allp) + '.manifest.json'), store.path): Path(f).unlink(missing_ok=True)
     official = {}
@@ -205,15 +206,13 @@ def make_alignet_triplets(teacher, # the `Teacher` (or identity teacher for UnAl
 def pool_clusters(embeddings, # (n, p) pool embeddings of the teacher that defines the clusters (AligNet's transformed teacher)
                   k:int, # number of clusters
                   seed:int=0, # k-means seed
-                  stream:bool=False, # bounded-memory `scale.kmeans_chunked` (big pools) instead of `triplets.kmeans`
+                  stream:bool=False, # bounded-memory chunked k-means (big pools) instead of scikit-learn in memory (`triplets.kmeans(chunked=)`)
                   progress:bool=False
                  ) -> np.ndarray:
     "k-means labels (n,) of a pool, computed once and shared by the AligNet and UnAligNet triplets (`sampling='shared'`)."
-    if stream:
-        from align_nb.scale import kmeans_chunked
-        return kmeans_chunked(np.asarray(embeddings, np.float32), int(k), seed=seed, progress=progress)[0]
     from align_nb.triplets import kmeans
-    return kmeans(embeddings, int(k), seed=seed)[0]
+    if stream: return kmeans(np.asarray(embeddings, np.float32), int(k), seed=seed, chunked=True, progress=progress)[0]
+    return kmeans(embeddings, int(k), seed=seed, chunked=False)[0]
 
 # %% ../nbs/17_study.ipynb #8c38aed4
 def pool_triplets(path, # an official AligNet `.npz`
