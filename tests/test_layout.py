@@ -45,11 +45,10 @@ def test_notebook_code_cells_import_only_from_lower_notebooks():
     assert not bad, f'forward references: {bad}'
 
 # Known, not yet removed: torch classes still built on first use through `core.LazyClasses` (a module `__getattr__` that
-# builds them, not a re-export of moved names), and five private helpers used across modules. The lists must only shrink:
+# builds them, not a re-export of moved names), and private helpers used across modules. The lists must only shrink:
 # a new entry fails these tests, and removing one means deleting it here.
-LAZY_CLASS_MODULES = {'realdata.py', 'scale.py', 'distill.py'}
-PRIVATE_ACROSS = {('launch', 'features', '_Batches'), ('scale', 'triplets', '_draw'), ('scale', 'distill', '_load_image'),
-                  ('features', 'backbones', '_has_classifier'), ('backbones', 'data', '_rgb')}
+LAZY_CLASS_MODULES = {'realdata.py', 'distill.py'}
+PRIVATE_ACROSS = {('features', 'backbones', '_has_classifier'), ('backbones', 'data', '_rgb')}
 
 def test_no_module_level_getattr_shims_outside_the_package_root():
     shims = {p.name for p in LIB.glob('*.py') if p.name != '__init__.py'
