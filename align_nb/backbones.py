@@ -33,18 +33,22 @@ def _check_name(name):
         hint = f'; close names (timm and this package: pixels, random:<name>, cifar_resnet20/32/44/56): {", ".join(close)}' if close else ' (see timm.list_models())'
         raise AlignNbError(f'unknown timm model name {name!r}{hint}')
 
+# %% ../nbs/05_backbones.ipynb #9e619681
 def _sidecar(path) -> Path:
     p = Path(path); return p.with_name(p.name + '.json')
 
+# %% ../nbs/05_backbones.ipynb #c953c620
 def _classifier_names(model):
     c = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier') or ()
     return (c,) if isinstance(c, str) else tuple(c)
 
+# %% ../nbs/05_backbones.ipynb #17818854
 class _LogGrab(logging.Handler):
     "Collect timm's messages about missing/unexpected keys during a non-strict load."
     def __init__(self): super().__init__(logging.INFO); self.msgs = []
     def emit(self, record): self.msgs.append(record.getMessage())
 
+# %% ../nbs/05_backbones.ipynb #b47e9715
 def _keys_in(msgs, start):
     out = []
     for m in msgs:
@@ -52,6 +56,7 @@ def _keys_in(msgs, start):
         if g: out += [k.strip() for k in g[1].split(',') if k.strip()]
     return out
 
+# %% ../nbs/05_backbones.ipynb #0b7cc257
 def _read_weights(path):
     "The state dict in a weights file (timm's reader: .pth/.bin/.safetensors, wrapped checkpoints), or a clear error."
     from timm.models import load_state_dict
@@ -61,6 +66,7 @@ def _read_weights(path):
     if not isinstance(sd, dict) or not sd: raise AlignNbError(f'{path}: no state dict (tensor name -> tensor) in the weights file')
     return sd
 
+# %% ../nbs/05_backbones.ipynb #dc716459
 def _file_num_classes(sd, name):
     "The classifier size stored in a state dict (0 if it has no classifier), or None when unknown."
     from timm.models import get_pretrained_cfg
@@ -171,6 +177,7 @@ def save_backbone(model, # a timm model (from `load_backbone` or `timm.create_mo
     save_json(_sidecar(path), meta)
     return path
 
+# %% ../nbs/05_backbones.ipynb #91f8324d
 def _weights_problem(path, meta:dict) -> str|None:
     "What is wrong with a saved weights file given its sidecar (checksum, else the weights' hash), or None when intact."
     path = Path(path)
@@ -189,6 +196,7 @@ def _weights_problem(path, meta:dict) -> str|None:
         return None if got == meta['weights_hash'] else f'weights changed since they were saved (hash {str(got)[:12]} != recorded {meta["weights_hash"][:12]})'
     return 'the sidecar records no checksum'
 
+# %% ../nbs/05_backbones.ipynb #17c91f25
 def load_backbone_file(path, # weights file written by `save_backbone` (with its `<path>.json` sidecar)
                        num_classes:int=None, # default: the saved classifier size (reproduces the saved model)
                        **model_kwargs # override saved create_model kwargs
@@ -218,6 +226,7 @@ def _jsonable_cfg(cfg):
         out[k] = v
     return out
 
+# %% ../nbs/05_backbones.ipynb #77b526b9
 def data_config(model, # a timm model
                 input_size=None, # (C, H, W) to use instead of the model's default
                 **overrides # e.g. crop_pct=1.0, interpolation='bilinear'
@@ -248,6 +257,7 @@ class _PadSquare:
         s = max(w, h); out = Image.new('RGB', (s, s), self.rgb); out.paste(img.convert('RGB'), ((s - w) // 2, (s - h) // 2)); return out
     def __repr__(self): return f'PadSquare({self.rgb})'
 
+# %% ../nbs/05_backbones.ipynb #757420ab
 class ImageTransform:
     "Eval preprocessing (PIL image -> float tensor (C, H, W)) from a timm data config; `describe()` feeds cache keys."
     def __init__(self, cfg:dict, # a timm data config (input_size, interpolation, mean, std, crop_pct, crop_mode)
@@ -298,6 +308,7 @@ class ImageTransform:
         x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).contiguous().float().div(255)
         return F.normalize(x, f['mean'], f['std'])
 
+# %% ../nbs/05_backbones.ipynb #c1f29c65
 def make_transform(model_or_cfg, # a timm model or a data config dict
                    input_size=None, # (C, H, W) to use instead of the model's default
                    resize:str='crop', # 'crop' (default: timm's eval resize of the short side + center crop), 'squash' or 'pad'
@@ -345,6 +356,7 @@ POOLINGS = ('avg', 'cls', 'flatten')
 
 class _Stop(Exception): pass
 
+# %% ../nbs/05_backbones.ipynb #7348f50a
 def find_module(model, layer:str # module name as in `model.named_modules()`, e.g. 'layer3' or 'blocks.2'
                ):
     "The submodule called `layer`; the error lists close and valid names."
@@ -356,6 +368,7 @@ def find_module(model, layer:str # module name as in `model.named_modules()`, e.
     raise AlignNbError(f'unknown layer {layer!r} in {type(model).__name__}; close names: {close or "none"}; '
                        f'top-level modules: {top[:12]} (see model.named_modules())')
 
+# %% ../nbs/05_backbones.ipynb #e4dff6a5
 def pool_output(out, # captured module output: (B, C, H, W), (B, N, C) or (B, D)
                 pooling:str='avg', # 'avg' (spatial/token mean), 'cls' (first token), 'flatten'
                 n_prefix:int=0 # prefix tokens (cls/registers) left out of a token 'avg'
@@ -372,6 +385,7 @@ def pool_output(out, # captured module output: (B, C, H, W), (B, N, C) or (B, D)
         return out[:, n_prefix:].mean(1) if out.shape[1] > n_prefix else out.mean(1)
     raise AlignNbError(f'cannot pool a layer output of shape {tuple(out.shape)} (expected 2, 3 or 4 dims)')
 
+# %% ../nbs/05_backbones.ipynb #c4dc9673
 def has_classifier(model # a timm model (or any module with `get_classifier` and `num_classes`)
                   ) -> bool:
     "Whether `model` has a classifier head: `get_classifier()` is a module other than `nn.Identity` and `num_classes` is not 0."
@@ -381,6 +395,7 @@ def has_classifier(model # a timm model (or any module with `get_classifier` and
     if head is None or isinstance(head, nn.Identity): return False
     return bool(getattr(model, 'num_classes', 1))
 
+# %% ../nbs/05_backbones.ipynb #0dc84fba
 def list_layers(model, # a timm model
                 leaves:bool=False # only modules without children
                ) -> list:
@@ -388,6 +403,7 @@ def list_layers(model, # a timm model
     names = [n for n, m in model.named_modules() if n and (not leaves or not any(True for _ in m.children()))]
     return ['pre_logits'] + (['logits'] if has_classifier(model) else []) + names
 
+# %% ../nbs/05_backbones.ipynb #f748c0c3
 def pooled_features(model, # a timm model
                     x, # input batch (B, C, H, W)
                     layer:str=None, # None or 'pre_logits': pooled pre-logits; 'logits': classifier output; else a module name whose output is pooled
@@ -435,6 +451,7 @@ def _arch(arch):
     if isinstance(arch, dict) and 'name' in arch: return dict(name=arch['name'], model_kwargs=dict(arch.get('model_kwargs', {})))
     raise AlignNbError(f'arch must be a TOY_BACKBONES key {sorted(TOY_BACKBONES)}, a timm name or dict(name=, model_kwargs=), got {arch!r}')
 
+# %% ../nbs/05_backbones.ipynb #0120e032
 def images_to_tensor(images, # an ImageSet
                      transform # an ImageTransform (or any PIL -> tensor callable)
                     ):
@@ -446,6 +463,7 @@ def images_to_tensor(images, # an ImageSet
         if x is not None: return x
     return torch.stack([transform(images[i]) for i in range(len(images))])
 
+# %% ../nbs/05_backbones.ipynb #d79bccde
 def _augment(x, g, pad=4):
     "Random crop with zero padding and horizontal flip, per sample, from generator `g`."
     import torch
@@ -459,6 +477,7 @@ def _augment(x, g, pad=4):
         out[b] = o.flip(-1) if flip[b] else o
     return out
 
+# %% ../nbs/05_backbones.ipynb #f16a1d81
 def _accuracy(model, x, y, bs=256):
     import torch
     if len(x) == 0: return float('nan')

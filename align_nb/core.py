@@ -14,9 +14,9 @@ __all__ = ['THREADS_ENV', 'DEFAULT_THREADS', 'COMPLETE', 'SAFE_PICKLE_GLOBALS', 
            'seed_everything', 'get_device', 'no_space_error', 'ensure_free_space', 'preallocate', 'open_memmap_alloc',
            'atomic_path', 'atomic_write_bytes', 'atomic_write_text', 'save_json', 'load_json', 'save_npz',
            'sha256_file', 'hash_arrays', 'hash_obj', 'hash_state_dict', 'git_commit', 'provenance', 'mark_complete',
-           'is_complete', 'LazyClasses', 'RestrictedUnpickler', 'safe_unpickle', 'safe_np_load', 'check_finite',
-           'check_fields', 'check_device', 'parent_death_signal', 'end_with_parent', 'lock_path', 'lock_holder',
-           'file_lock', 'cache_lock']
+           'is_complete', 'RestrictedUnpickler', 'safe_unpickle', 'safe_np_load', 'check_finite', 'check_fields',
+           'check_device', 'parent_death_signal', 'end_with_parent', 'lock_path', 'lock_holder', 'file_lock',
+           'cache_lock']
 
 # %% ../nbs/00_core.ipynb #d3a15f45
 class AlignNbError(ValueError):
@@ -27,6 +27,7 @@ def default_cache_dir() -> Path:
     "Cache folder for features and pretrained toy backbones: `$ALIGN_NB_CACHE` or `~/.cache/align_nb`."
     return Path(os.environ.get('ALIGN_NB_CACHE', Path.home() / '.cache' / 'align_nb')).expanduser()
 
+# %% ../nbs/00_core.ipynb #9bbb4c46
 def project_root(start=None # folder to start from (default: the current working directory)
                 ) -> Path|None:
     "The align_nb source checkout holding `start` (nearest folder above it whose `settings.ini` says `lib_name = align_nb`), or None."
@@ -39,6 +40,7 @@ def project_root(start=None # folder to start from (default: the current working
             if any(l.replace(' ', '').lower() == 'lib_name=align_nb' for l in txt.splitlines()): return d
     return None
 
+# %% ../nbs/00_core.ipynb #b88b2958
 def default_runs_dir(start=None # folder to start from (default: the current working directory)
                     ) -> Path:
     "Folder for run outputs: `$ALIGN_NB_RUNS`, else `runs/` in the project root (found from `start`, e.g. `nbs/paper`), else `./runs`."
@@ -46,6 +48,7 @@ def default_runs_dir(start=None # folder to start from (default: the current wor
     root = project_root(start)
     return root / 'runs' if root is not None else Path('runs')
 
+# %% ../nbs/00_core.ipynb #5b068ae6
 def shared_data_dir(required:bool=False # raise if no data folder is found
                    ) -> Path|None:
     "Folder of the real data: `$ALIGN_NB_DATA`, else `../shared/data` beside the repository, else None."
@@ -70,6 +73,7 @@ def compute_threads() -> int:
     if n < 0: raise AlignNbError(f'${THREADS_ENV}={v!r}: expected a non-negative integer (CPU threads; 0: the libraries\' default)')
     return n
 
+# %% ../nbs/00_core.ipynb #abe50766
 def set_threads(n:int=None # threads (default: `compute_threads()`); 0 leaves the libraries' defaults alone
                ) -> int:
     "Fix the CPU threads of torch, OpenMP and BLAS here and in child processes (reductions, hence results, depend on it); returns the count set (0: none)."
@@ -87,6 +91,7 @@ def set_threads(n:int=None # threads (default: `compute_threads()`); 0 leaves th
     except ImportError: pass
     return n
 
+# %% ../nbs/00_core.ipynb #456db72b
 def thread_settings() -> dict:
     "The thread settings in force (recorded in every run's provenance): the setting, torch's and OpenMP's counts."
     torch_n = None
@@ -102,6 +107,7 @@ def thread_settings() -> dict:
     return {THREADS_ENV: os.environ.get(THREADS_ENV), 'setting': compute_threads(), 'torch_threads': torch_n,
             **{v: os.environ.get(v) for v in _THREAD_VARS}, 'torch_deterministic_algorithms': det, 'torch_cpu_capability': cap}
 
+# %% ../nbs/00_core.ipynb #fce19a72
 def seed_everything(seed:int=0, # seed for python, numpy and torch
                     threads:int=None # CPU threads (default `compute_threads()`: `$ALIGN_NB_THREADS` or 1; 0 leaves them alone)
                    ) -> np.random.Generator:
@@ -117,6 +123,7 @@ def seed_everything(seed:int=0, # seed for python, numpy and torch
             torch.backends.cudnn.benchmark = False
     return np.random.default_rng(seed)
 
+# %% ../nbs/00_core.ipynb #63548c1d
 def get_device(pref:str='auto' # 'auto', 'cpu', 'cuda' or 'cuda:N'
               ):
     "The torch device to use: CUDA when available and asked for ('auto'), else CPU."
@@ -132,9 +139,11 @@ def _free_bytes(path) -> int|None:
     try: return shutil.disk_usage(p).free
     except OSError: return None
 
+# %% ../nbs/00_core.ipynb #f8323569
 def _is_no_space(e) -> bool:
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))
 
+# %% ../nbs/00_core.ipynb #28c93d50
 def no_space_error(path, # the file that could not be written
                    cause=None, # the original exception, quoted in the message
                    need:int=None # bytes the write needs, when known
@@ -147,6 +156,7 @@ def no_space_error(path, # the file that could not be written
     if cause is not None and not _is_no_space(cause): msg += f'; the write failed with {type(cause).__name__}: {str(cause)[:200]}'
     return OSError(errno.ENOSPC, msg, str(path))
 
+# %% ../nbs/00_core.ipynb #23e44a93
 def ensure_free_space(path, # the file about to be written
                       nbytes:int # bytes the write needs
                      ):
@@ -154,6 +164,7 @@ def ensure_free_space(path, # the file about to be written
     free = _free_bytes(path)
     if free is not None and free < nbytes: raise no_space_error(path, need=int(nbytes))
 
+# %% ../nbs/00_core.ipynb #9cd49914
 def preallocate(path, # an existing file (e.g. a fresh memory map)
                 nbytes:int=None # size to reserve (default: the file's size)
                ):
@@ -169,6 +180,7 @@ def preallocate(path, # an existing file (e.g. a fresh memory map)
     finally: os.close(fd)
     return path
 
+# %% ../nbs/00_core.ipynb #652230a7
 def open_memmap_alloc(path, # the `.npy` file to create
                       dtype, # stored dtype
                       shape:tuple # array shape
@@ -181,6 +193,7 @@ def open_memmap_alloc(path, # the `.npy` file to create
     except BaseException: del mm; raise
     return mm
 
+# %% ../nbs/00_core.ipynb #70de3f53
 @contextlib.contextmanager
 def atomic_path(path, # final file name
                 suffix:str=None # suffix for the temporary name (default: the final one's, e.g. '.npz')
@@ -204,15 +217,18 @@ def atomic_path(path, # final file name
         if full and 'no space left on device while writing' not in str(e): raise no_space_error(path, e) from None
         raise
 
+# %% ../nbs/00_core.ipynb #7d37adef
 def atomic_write_bytes(path, data:bytes):
     "Write `data` to `path` atomically."
     with atomic_path(path) as t: Path(t).write_bytes(data)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #97db3324
 def atomic_write_text(path, text:str):
     "Write `text` (utf-8) to `path` atomically."
     return atomic_write_bytes(path, text.encode('utf-8'))
 
+# %% ../nbs/00_core.ipynb #e73d891d
 def _jsonable(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -221,16 +237,19 @@ def _jsonable(o):
     if isinstance(o, (set, tuple)): return list(o)
     raise TypeError(f'not JSON serialisable: {type(o).__name__}')
 
+# %% ../nbs/00_core.ipynb #a0e62246
 def save_json(path, obj, indent:int=2):
     "Save `obj` as JSON atomically (numpy scalars/arrays and paths are converted)."
     return atomic_write_text(path, json.dumps(obj, indent=indent, default=_jsonable, allow_nan=True) + '\n')
 
+# %% ../nbs/00_core.ipynb #6dda9661
 def load_json(path):
     "Load a JSON file, naming the file in any error."
     try: return json.loads(Path(path).read_text())
     except FileNotFoundError: raise FileNotFoundError(f'{path}: no such file')
     except json.JSONDecodeError as e: raise AlignNbError(f'{path}: not valid JSON ({e})') from None
 
+# %% ../nbs/00_core.ipynb #42d7f35b
 def save_npz(path, **arrays):
     "Save arrays to an uncompressed `.npz` atomically."
     with atomic_path(path) as t:
@@ -245,6 +264,7 @@ def sha256_file(path, chunk:int=1<<20) -> str:
         for b in iter(lambda: f.read(chunk), b''): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #831abcca
 def hash_arrays(*arrays) -> str:
     "SHA-256 of arrays' dtypes, shapes and bytes (order matters)."
     h = hashlib.sha256()
@@ -253,10 +273,12 @@ def hash_arrays(*arrays) -> str:
         h.update(f'{a.dtype.str}{a.shape}'.encode()); h.update(a.tobytes())
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #83564934
 def hash_obj(obj) -> str:
     "SHA-256 of a JSON-serialisable object in canonical form (sorted keys)."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=_jsonable).encode()).hexdigest()
 
+# %% ../nbs/00_core.ipynb #74bcbc40
 def hash_state_dict(sd) -> str:
     "SHA-256 of a torch state dict's names, dtypes, shapes and values."
     h = hashlib.sha256()
@@ -287,6 +309,7 @@ def git_commit(path=None) -> dict:
         return {'commit': c.stdout.strip(), 'dirty': bool(d.stdout.strip())}
     except (OSError, subprocess.TimeoutExpired): return {'commit': None, 'dirty': None}
 
+# %% ../nbs/00_core.ipynb #2fbb889a
 def provenance() -> dict:
     "Where a result came from: git commit, package versions, python, platform, time (UTC)."
     from importlib.metadata import version, PackageNotFoundError
@@ -298,6 +321,7 @@ def provenance() -> dict:
             'cpu': _cpu_model(), 'threads': thread_settings(),
             'time_utc': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
+# %% ../nbs/00_core.ipynb #fbcea6f4
 def _cpu_model():
     "The CPU model (results are reproducible on one machine type; other instruction sets may round differently)."
     try:
@@ -306,37 +330,17 @@ def _cpu_model():
     except OSError: pass
     return platform.processor() or None
 
+# %% ../nbs/00_core.ipynb #3a3c8cd1
 COMPLETE = 'COMPLETE.json'
 
 def mark_complete(run_dir, **info):
     "Mark `run_dir` complete (written last, atomically); `info` is stored in the mark."
     return save_json(Path(run_dir) / COMPLETE, {'provenance': provenance(), **info})
 
+# %% ../nbs/00_core.ipynb #d9996b42
 def is_complete(run_dir) -> bool:
     "Whether `run_dir` carries a completion mark."
     return (Path(run_dir) / COMPLETE).is_file()
-
-# %% ../nbs/00_core.ipynb #e2e51dca
-class LazyClasses:
-    "Registry of a module's torch-dependent classes, each built on first access."
-    def __init__(self, namespace:dict # the module's `globals()`
-                ): self.ns, self.makers = namespace, {}
-    def register(self, make):
-        "Decorator: register `make` (it returns the class) under the class name (`_make_X` -> `X`)."
-        self.makers[make.__name__.removeprefix('_make_')] = make
-        return make
-    def get(self, name:str):
-        "The class `name`, built and stored in the module the first time."
-        cls = self.ns.get(name)
-        if cls is None:
-            cls = self.makers[name]()
-            cls.__module__, cls.__qualname__ = self.ns['__name__'], name
-            self.ns[name] = cls
-        return cls
-    def module_getattr(self, name:str):
-        "Body of a module-level `__getattr__`: the registered classes, else AttributeError."
-        if name in self.makers: return self.get(name)
-        raise AttributeError(f"module {self.ns['__name__']!r} has no attribute {name!r}")
 
 # %% ../nbs/00_core.ipynb #fcd221f9
 import pickle as _pickle
@@ -442,6 +446,7 @@ def _coerce(v, t):
     if t is tuple: return isinstance(v, (list, tuple)), tuple(v) if isinstance(v, (list, tuple)) else v
     return isinstance(v, t), v
 
+# %% ../nbs/00_core.ipynb #a7e4073e
 def check_fields(obj, # a dataclass instance; fields are checked (and normalised in place) by their annotations
                  ranges:dict=None, # field -> (low, high) inclusive bounds (None: open), for numbers or a tuple's elements
                  name:str=None, # the name in messages (default: the class name)
@@ -484,6 +489,7 @@ def check_fields(obj, # a dataclass instance; fields are checked (and normalised
     if probs: raise AlignNbError('; '.join(probs))
     return obj
 
+# %% ../nbs/00_core.ipynb #0da1b514
 def check_device(device, # a torch device name
                  what:str='device', # the field name for messages
                  allow_auto:bool=False # accept 'auto' (CUDA when available)
@@ -505,6 +511,7 @@ def parent_death_signal(sig:int=15 # the signal the child gets when its parent e
     except (OSError, AttributeError): return None
     return lambda: prctl(1, int(sig), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
+# %% ../nbs/00_core.ipynb #106873bc
 def end_with_parent(sig:int=15 # the signal this process gets when its parent ends (default SIGTERM)
                    ) -> bool:
     "Ask the OS to send `sig` to this process when its parent ends (Linux `PR_SET_PDEATHSIG`); False where unsupported."
@@ -519,6 +526,7 @@ def lock_path(path # the guarded file or folder
     d = Path(os.environ.get('ALIGN_NB_LOCK_DIR') or Path(tempfile.gettempdir()) / f'align_nb-locks-{os.getuid() if hasattr(os, "getuid") else 0}')
     return d / f'{p.name[:40]}-{hashlib.sha256(str(p).encode()).hexdigest()[:24]}.lock'
 
+# %% ../nbs/00_core.ipynb #34974a29
 def lock_holder(path # the guarded path
                ) -> dict:
     "What the lock file of `path` says about its last holder (pid, host, since_utc), or `{}`."
@@ -553,6 +561,7 @@ def file_lock(path, # the guarded file or folder (its lock file is `lock_path(pa
         yield lock
     finally: fl.release()
 
+# %% ../nbs/00_core.ipynb #05a7348d
 def cache_lock(path, # the cache entry (file or folder) it guards
                what:str='cache entry' # named in the message printed while waiting
               ):

@@ -24,6 +24,7 @@ class ImageSet:
     def content_hash(self) -> str: raise NotImplementedError
     def __repr__(self): return f'{type(self).__name__}(n={len(self)}, labels={sorted(self.labels)})'
 
+# %% ../nbs/01_data.ipynb #780e930d
 class ArrayImages(ImageSet):
     "Images held in a uint8 array of shape (N, H, W, 3); used by toyworld."
     def __init__(self, arr, # uint8 array (N, H, W, 3)
@@ -68,6 +69,7 @@ def background_rgb(background # a colour name, '#rrggbb' or (r, g, b) with value
     if len(bg) != 3 or not all(0 <= v <= 255 for v in bg): raise AlignNbError(f'background: expected (r, g, b) in 0..255, got {background!r}')
     return bg
 
+# %% ../nbs/01_data.ipynb #c9cb69cc
 def to_rgb(img, # a PIL image in any mode (RGBA, LA, P with transparency, L, CMYK, ...)
            background=BACKGROUND # colour transparent pixels are composited on: a name, '#rrggbb' or (r, g, b)
           ):
@@ -81,7 +83,7 @@ def to_rgb(img, # a PIL image in any mode (RGBA, LA, P with transparency, L, CMY
         return Image.alpha_composite(base, img).convert('RGB')
     return img.convert('RGB')
 
-
+# %% ../nbs/01_data.ipynb #4f0788ea
 class FileImages(ImageSet):
     "Images stored as files; opened lazily as RGB. The content hash covers every file's bytes."
     def __init__(self, paths, # image file paths
@@ -126,6 +128,7 @@ class FileImages(ImageSet):
         return FileImages([self.paths[i] for i in idx], [self.ids[i] for i in idx], {k: v[idx] for k, v in self.labels.items()}, check=False,
                           background=self.background)
 
+# %% ../nbs/01_data.ipynb #56d3311b
 def image_folder(root, # ImageFolder layout: root/<class>/<image>
                  exts=IMAGE_EXTS, # file extensions counted as images (case-insensitive)
                  background=BACKGROUND # colour transparent images are composited on
@@ -152,6 +155,7 @@ def _per_trial_columns(t):
             v = np.asarray(v); setattr(t, k, v)
             if len(v) != len(t.items): raise AlignNbError(f'{t.source}: {k} has {len(v)} entries for {len(t.items)} trials')
 
+# %% ../nbs/01_data.ipynb #0ea352d4
 @dataclass
 class Trials:
     "Odd-one-out trials: `items` (n, 3) indices, `odd` (n,) position 0-2 of the chosen odd one out, optional per-trial data."
@@ -224,6 +228,7 @@ class Trials:
             kind = np.empty(len(uniq), dtype=self.kind.dtype); kind[inv] = self.kind
         return RepeatedTriplets(uniq, counts, kind, rt, self.source)
 
+# %% ../nbs/01_data.ipynb #a0bdcdc2
 @dataclass
 class RepeatedTriplets:
     "Unique triplets (m, 3) with answer `counts` (m, 3): how often each position was chosen as the odd one out."
@@ -245,6 +250,7 @@ class RepeatedTriplets:
         return RepeatedTriplets(self.items[idx], self.counts[idx], f(self.kind), f(self.rt), self.source)
     task: ClassVar[str] = 'odd-one-out'
 
+# %% ../nbs/01_data.ipynb #7ff738b1
 @dataclass
 class AnchoredTriplets:
     "Anchored triplet answers: rows `[reference, chosen, other]` (the chosen item was judged closer to the reference), optional per-trial data."

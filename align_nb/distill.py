@@ -114,10 +114,12 @@ def triplet_logits(z, # (B, 3, d) tensor of head outputs for the three images of
     z0, z1, z2 = z.unbind(1)
     return torch.stack([(z0 * z1).sum(-1), (z0 * z2).sum(-1), (z1 * z2).sum(-1)], 1) / tau
 
+# %% ../nbs/11_distill.ipynb #9aef1bb4
 def _check_pair(a, b, what):
     if a.ndim != 2 or a.shape[1] != 3 or a.shape != b.shape:
         raise AlignNbError(f'{what}: expected teacher similarities and student logits of the same shape (B, 3), got {tuple(a.shape)} and {tuple(b.shape)}')
 
+# %% ../nbs/11_distill.ipynb #e48d8e70
 def kl_loss(teacher_sims, # (B, 3) teacher similarities [s01, s02, s12] (p = softmax of these)
             logits # (B, 3) student logits (q = softmax of these)
            ):
@@ -126,6 +128,7 @@ def kl_loss(teacher_sims, # (B, 3) teacher similarities [s01, s02, s12] (p = sof
     logp = torch.log_softmax(teacher_sims.to(logits.dtype), -1); logq = torch.log_softmax(logits, -1)
     return (logp.exp() * (logp - logq)).sum(-1).mean()
 
+# %% ../nbs/11_distill.ipynb #f0df9994
 def jsd_loss(teacher_sims, # (B, 3) teacher similarities [s01, s02, s12] (p = softmax of these)
              logits # (B, 3) student logits (q = softmax of these)
             ):
@@ -135,12 +138,14 @@ def jsd_loss(teacher_sims, # (B, 3) teacher similarities [s01, s02, s12] (p = so
     logm = torch.logsumexp(torch.stack([logp, logq]), 0) - math.log(2)
     return 0.5 * ((logp.exp() * (logp - logm)).sum(-1) + (logq.exp() * (logq - logm)).sum(-1)).mean()
 
+# %% ../nbs/11_distill.ipynb #d60ed219
 def triplet_loss(kind:str # 'kl' or 'jsd'
                 ):
     "The loss function named `kind`."
     if kind not in _LOSSES: raise AlignNbError(f'unknown loss {kind!r}; expected one of {_LOSSES}')
     return {'kl': kl_loss, 'jsd': jsd_loss}[kind]
 
+# %% ../nbs/11_distill.ipynb #31ed4b81
 def pair01_accuracy(logits # (B, 3) student similarities or logits [s01, s02, s12]
                    ) -> float:
     "Share of triplets whose most similar pair is (0, 1), i.e. image 2 is the odd one out; ties count as wrong."
@@ -205,6 +210,7 @@ def _timm_name(m):
     cfg = getattr(m, 'pretrained_cfg', None) or getattr(m, 'default_cfg', None) or {}
     return cfg.get('architecture') if isinstance(cfg, dict) else None
 
+# %% ../nbs/11_distill.ipynb #64d07b59
 def _load_weights(module, weights, what):
     "Load a state dict (or a file holding one) into `module` strictly, naming the file on mismatch."
     src = '<state dict>'
@@ -216,6 +222,7 @@ def _load_weights(module, weights, what):
     try: module.load_state_dict(weights, strict=True)
     except RuntimeError as e: raise AlignNbError(f'{what}: weights from {src} do not fit the model: {str(e)[:500]}') from None
 
+# %% ../nbs/11_distill.ipynb #6c24fab3
 class Student(nn.Module):
     "Pretrained backbone -> pooled pre-logits -> new linear triplet head."
     def __init__(self, backbone, # timm model name, or a module with forward_features/forward_head (it is copied)
@@ -296,6 +303,7 @@ def check_triplets(indices, # (n, 3) integer image indices
     check_finite(s, f'{what}: similarities')
     return idx, s.astype(np.float32)
 
+# %% ../nbs/11_distill.ipynb #033a0854
 def student_transform(model=None, # timm model (or Student) whose mean/std to use for value_range='model'
                       img_size:int=None, # resize to img_size x img_size (None: keep the size)
                       value_range:str='model' # '01' (values in [0, 1]) or 'model' (normalised with the model's mean/std)
@@ -312,6 +320,7 @@ def student_transform(model=None, # timm model (or Student) whose mean/std to us
         ts.append(T.Normalize(dc.get('mean', timm.data.IMAGENET_DEFAULT_MEAN), dc.get('std', timm.data.IMAGENET_DEFAULT_STD)))
     return T.Compose(ts)
 
+# %% ../nbs/11_distill.ipynb #5211ee42
 def load_image(images, # ImageSet (`ArrayImages`, `FileImages`, ...)
                j, # image index
                transform, # PIL image -> tensor (None: the image set must already give tensors)
@@ -325,6 +334,7 @@ def load_image(images, # ImageSet (`ArrayImages`, `FileImages`, ...)
     if not isinstance(t, torch.Tensor): raise AlignNbError(f'{where}, image index {j}: the transform must return a tensor, got {type(t).__name__}')
     return t
 
+# %% ../nbs/11_distill.ipynb #e40ae7ee
 def _fast_images(images, idx, transform):
     """Images `idx` through `transform` as one (len(idx), C, H, W) tensor straight from an in-memory uint8 array
     (`ArrayImages` with an `ImageTransform` whose resize is a no-op: the same numbers as image by image), else None."""
@@ -333,6 +343,7 @@ def _fast_images(images, idx, transform):
     if arr is None or f is None or len(idx) == 0 or idx.min() < 0 or idx.max() >= len(arr): return None  # per image: errors name the index
     return f(arr[idx])
 
+# %% ../nbs/11_distill.ipynb #b50b56c8
 class TripletImages(torch.utils.data.Dataset):
     "Dataset of triplets: item i is (the 3 images of row i stacked (3, C, H, W), teacher similarities (3,))."
     def __init__(self, images, # ImageSet (ArrayImages / FileImages) the indices refer to
@@ -372,6 +383,7 @@ class _Order:
         ep, off = pos // self.n, pos % self.n
         return np.array([self.perm(e)[o] for e, o in zip(ep, off)]) if ep[0] != ep[-1] else self.perm(int(ep[0]))[off]
 
+# %% ../nbs/11_distill.ipynb #135228b5
 def triplet_order(n:int, # number of training triplets
                   batch_size:int, # triplets per step
                   seed:int, # data-order seed
@@ -380,6 +392,7 @@ def triplet_order(n:int, # number of training triplets
     "The training-triplet rows used at update `step` (per-epoch permutations seeded by (seed, epoch))."
     return _Order(n, batch_size, seed).rows(step)
 
+# %% ../nbs/11_distill.ipynb #eb84f4d1
 class _ImageList:
     "Map-style dataset of `images[idx[i]]` through `transform` (module level so it pickles for worker processes)."
     def __init__(self, images, idx, transform): self.images, self.idx, self.transform = images, idx, transform
@@ -389,6 +402,7 @@ class _ImageList:
         x = _fast_images(self.images, self.idx[[int(i) for i in rows]], self.transform)
         return [self[int(i)] for i in rows] if x is None else list(x)
 
+# %% ../nbs/11_distill.ipynb #c579bf11
 def embed_images(model, # Student (or any module mapping (N, C, H, W) -> (N, d))
                  images, # ImageSet
                  idx=None, # image indices to embed (default: all)
@@ -422,6 +436,7 @@ def embed_images(model, # Student (or any module mapping (N, C, H, W) -> (N, d))
     finally: model.train(was)
     return torch.cat(out).numpy()
 
+# %% ../nbs/11_distill.ipynb #b8bb91b7
 def evaluate_triplets(model, # Student
                       images, # ImageSet
                       indices, # (n, 3) held-out triplets
@@ -452,6 +467,7 @@ def dist_info() -> tuple:
         if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size(), local
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1)), local
 
+# %% ../nbs/11_distill.ipynb #232eb4af
 def init_distributed(device:str='auto' # 'auto', 'cpu', 'cuda' (under torchrun on CUDA each rank takes GPU LOCAL_RANK)
                     ) -> tuple:
     "Join the torchrun process group when WORLD_SIZE > 1 (NCCL on CUDA, gloo on CPU); returns (rank, world_size, this rank's device)."
@@ -469,17 +485,20 @@ def init_distributed(device:str='auto' # 'auto', 'cpu', 'cuda' (under torchrun o
         dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
     return dist.get_rank(), dist.get_world_size(), dev
 
+# %% ../nbs/11_distill.ipynb #e3f02f28
 def _barrier(world):
     if world > 1:
         import torch.distributed as dist
         dist.barrier()
 
+# %% ../nbs/11_distill.ipynb #f6d73c5e
 def _mean_over_ranks(t, world):
     "The mean of a scalar tensor over the ranks (the tensor itself in one process)."
     if world == 1: return t
     import torch.distributed as dist
     t = t.clone(); dist.all_reduce(t); return t / world
 
+# %% ../nbs/11_distill.ipynb #dc8aa601
 def _check_speed_options(cfg, device):
     "Clear errors for speed options that the device cannot use."
     if cfg.compile and device.type != 'cuda': raise AlignNbError(f'DistillConfig.compile=True needs a CUDA device (got {device}); on a CPU the compile time outweighs the gain')
@@ -496,6 +515,7 @@ def _rng_state():
     if torch.cuda.is_available(): st['cuda'] = torch.cuda.get_rng_state_all()
     return st
 
+# %% ../nbs/11_distill.ipynb #a66a038c
 def _set_rng_state(st):
     n, p = st['numpy'], st['python']
     torch.set_rng_state(st['torch'])
@@ -504,10 +524,12 @@ def _set_rng_state(st):
     if 'cuda' in st and torch.cuda.is_available():
         for i, c in enumerate(st['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(c, i)
 
+# %% ../nbs/11_distill.ipynb #d36ec428
 def _save_torch(obj, path):
     with atomic_path(path) as t: torch.save(obj, t)
     return Path(path)
 
+# %% ../nbs/11_distill.ipynb #8bb72062
 _CK_KEYS = ('step', 'model', 'optimizer', 'rng', 'last_eval', 'initial_eval', 'run_key')
 
 def load_checkpoint(path # a distillation `checkpoint.pt`
@@ -533,6 +555,7 @@ def load_checkpoint(path # a distillation `checkpoint.pt`
         raise AlignNbError(f'{path}: RNG state in an old or unknown layout; {hint}')
     return ck
 
+# %% ../nbs/11_distill.ipynb #125c162e
 def _is_atomic_temp(name:str) -> bool:
     "Is `name` a temporary file of `core.atomic_path` (`.<final name>.<8 random chars><final suffixes>`)?"
     if not name.startswith('.'): return False
@@ -543,6 +566,7 @@ def _is_atomic_temp(name:str) -> bool:
         if len(after) >= 8 and re.fullmatch(r'[a-z0-9_]{8}', after[:8]) and after[8:] == ''.join(Path(final).suffixes): return True
     return False
 
+# %% ../nbs/11_distill.ipynb #3d6daa99
 def clean_stale_temps(folder # a run folder
                      ) -> list:
     "Delete temporary files left in `folder` by writes that were killed (e.g. a checkpoint half written); returns their names."
@@ -564,10 +588,12 @@ def _read_log(path):
         except json.JSONDecodeError: raise AlignNbError(f'{path}: line {i+1} is not valid JSON (a damaged log; delete the run folder or pass resume=False)') from None
     return rows
 
+# %% ../nbs/11_distill.ipynb #7161dba0
 def _write_log(path, rows):
     from align_nb.core import atomic_write_text
     atomic_write_text(path, ''.join(json.dumps(r) + '\n' for r in rows))
 
+# %% ../nbs/11_distill.ipynb #84c23df1
 def _images_key(images):
     "A cheap identity of an image set: content hash for in-memory arrays, paths and ids for files."
     from align_nb.data import ArrayImages
@@ -575,15 +601,18 @@ def _images_key(images):
     paths = [str(p) for p in getattr(images, 'paths', [])]
     return {'n': len(images), 'ids_paths': hash_obj([list(getattr(images, 'ids', [])), paths])}
 
+# %% ../nbs/11_distill.ipynb #437481df
 def read_log(out_dir # a distillation run folder
             ):
     "The training log of a run as a pandas DataFrame (one row per logged step or evaluation)."
     import pandas as pd
     return pd.DataFrame(_read_log(Path(out_dir) / 'log.jsonl'))
 
+# %% ../nbs/11_distill.ipynb #046dd597
 def _diff(a, b):
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
+# %% ../nbs/11_distill.ipynb #2574c719
 def load_student(out_dir, # a (complete) distillation run folder
                  backbone=None, # a module to load the backbone weights into (default: timm.create_model from the sidecar)
                  device='cpu' # where to put the model
@@ -599,6 +628,7 @@ def load_student(out_dir, # a (complete) distillation run folder
     _load_weights(st.head, out_dir / 'student_head.pth', f'load_student({out_dir}) head')
     return st.to(device)
 
+# %% ../nbs/11_distill.ipynb #acd9f997
 def distill(model_name_or_module, # timm model name, or a (pretrained) timm module; a module is copied, not changed
             images, # ImageSet the triplet indices refer to
             train_indices, # (n, 3) training triplets (image 2 = teacher's odd one out)

@@ -39,6 +39,7 @@ def _scan_bad_line(path, ncols, kind):
             if kind == 'float' and not np.isfinite(v): return ln, f'expected finite numbers, got {p!r}'
     return None
 
+# %% ../nbs/04_realdata.ipynb #82a1eec5
 def _read_table(path, # text file of whitespace-separated values
                 ncols:int|None, # expected number of columns (None: take the first line's)
                 kind:str='int', # 'int' or 'float'
@@ -88,6 +89,7 @@ def _check_items(items, path, n_items, base=0):
     rep = np.flatnonzero((items[:, 0] == items[:, 1]) | (items[:, 0] == items[:, 2]) | (items[:, 1] == items[:, 2]))
     if len(rep): raise AlignNbError(f'{path}: line {rep[0] + 1}: a triplet needs three different items, got {items[rep[0]].tolist()}')
 
+# %% ../nbs/04_realdata.ipynb #0ad44097
 def load_things_triplets(path, # trainset.txt / validationset.txt / testset*.txt
                          n_items:int=1854 # number of concepts the indices refer to
                         ) -> Trials:
@@ -96,6 +98,7 @@ def load_things_triplets(path, # trainset.txt / validationset.txt / testset*.txt
     _check_items(arr, path, n_items, 0)
     return Trials.from_odd_last(arr, source=str(path))
 
+# %% ../nbs/04_realdata.ipynb #a9c82b71
 def load_things_noise_ceiling_csv(path, # test_triplets.csv: obj_i obj_j obj_k odd_pos subject (1-based)
                                   n_items:int=1854 # number of concepts
                                  ) -> Trials:
@@ -125,6 +128,7 @@ def load_things_ids(path, # unique_id.txt: one concept id a line
     if n_items is not None and len(ids) != n_items: raise AlignNbError(f'{path}: {len(ids)} concept ids, expected {n_items}')
     return ids
 
+# %% ../nbs/04_realdata.ipynb #240a94f4
 def load_things_concepts(path, # things_concepts.tsv (tab-separated, header row)
                          ids:list|None=None # if given, `uniqueID` must equal these ids in order
                         ):
@@ -140,6 +144,7 @@ def load_things_concepts(path, # things_concepts.tsv (tab-separated, header row)
         if len(bad): raise AlignNbError(f'{path}: line {bad[0] + 2}: uniqueID {df["uniqueID"].iloc[bad[0]]!r}, expected {ids[bad[0]]!r} (same order as unique_id.txt)')
     return df
 
+# %% ../nbs/04_realdata.ipynb #2983450a
 def load_things_categories(path, # category_mat_manual.tsv: header of category names, then 0/1 rows
                            n_items:int|None=1854, # expected number of rows (None: any)
                            ids:list|None=None # optional row index (concept ids)
@@ -198,6 +203,7 @@ def _check_embedding(X, path, n_items, neg_tol):
     if len(bad): raise AlignNbError(f'{path}: row {bad[0][0]}, dim {bad[0][1]}: {X[tuple(bad[0])]:.4g} is negative (SPoSE/VICE embeddings are non-negative)')
     return X
 
+# %% ../nbs/04_realdata.ipynb #480ab6f7
 def load_spose(path, # spose_embedding_<d>d_sorted.txt: whitespace floats, one concept a line
                n_items:int|None=1854, # expected rows (None: any)
                neg_tol:float=0.01 # tolerated small negative values left by the optimiser (kept as they are)
@@ -206,6 +212,7 @@ def load_spose(path, # spose_embedding_<d>d_sorted.txt: whitespace floats, one c
     X = _read_table(path, None, 'float', 'SPoSE embedding (whitespace-separated floats)')
     return _check_embedding(X, path, n_items, neg_tol)
 
+# %% ../nbs/04_realdata.ipynb #ebcd0f21
 def load_vice(path, # VICE embedding .npy (n x d)
               n_items:int|None=1854, # expected rows (None: any)
               neg_tol:float=0.01 # tolerated small negative values
@@ -218,6 +225,7 @@ def load_vice(path, # VICE embedding .npy (n x d)
     if X.dtype.kind not in 'fiu': raise AlignNbError(f'{path}: expected a numeric array, got {X.dtype}')
     return _check_embedding(X.astype(np.float64), path, n_items, neg_tol)
 
+# %% ../nbs/04_realdata.ipynb #f246b90c
 def load_vice_probs(path, # .npy of (n_rows, 3) choice probabilities
                     n_rows:int|None=None, # expected rows (e.g. 20000 for test_triplets.csv)
                     atol:float=1e-3 # tolerance for rows summing to one
@@ -240,12 +248,14 @@ _LEVELS_REQUIRED = ('image1Path', 'image2Path', 'image3Path', 'selected_image', 
 def _basename(p) -> str:
     return str(p).replace('\\', '/').rstrip('/').split('/')[-1]
 
+# %% ../nbs/04_realdata.ipynb #c273cc4a
 def _imagenet_train_dir(root) -> Path:
     "`root` itself, or `root/train` when that holds the wnid folders."
     root = Path(root)
     if not root.is_dir(): raise FileNotFoundError(f'ImageNet folder: no such folder: {root}')
     return root / 'train' if (root / 'train').is_dir() else root
 
+# %% ../nbs/04_realdata.ipynb #54596aa2
 def load_levels(pkl_path, # processed_data/pruned_dataset.pkl
                 image_root, # ImageNet train folder (root/<wnid>/<basename>), or its parent holding train/
                 rt_key:str|None='auto', # reaction-time key; 'auto' tries LEVELS_RT_KEYS, None ignores RTs
@@ -318,6 +328,7 @@ class Mur92:
     @property
     def mean_rdm(self) -> np.ndarray: return self.rdms.mean(0)
 
+# %% ../nbs/04_realdata.ipynb #eebfeb22
 def load_mur92(folder, # folder holding Kriegeskorte_Neuron2008_supplementalData.mat and 92_behavRDMs.mat
                atol:float=1e-8 # tolerance for symmetry and the zero diagonal
               ) -> Mur92:
@@ -364,6 +375,7 @@ def _tri_n(m):
     n = int(round((1 + np.sqrt(1 + 8 * m)) / 2))
     return n if n * (n - 1) // 2 == m and n >= 3 else None
 
+# %% ../nbs/04_realdata.ipynb #e643ec81
 def _rdm_stack(a, path, what, matlab):
     "A numeric array as a list of (n, n) matrices: (n, n), (s, n, n) [(n, n, s) from MATLAB], (m,) or (s, m) upper triangles."
     from scipy.spatial.distance import squareform
@@ -384,6 +396,7 @@ def _rdm_stack(a, path, what, matlab):
         if a.shape[0] == a.shape[1]: return list(np.moveaxis(a, 2, 0))
     raise AlignNbError(f'{path}: {what}: cannot read an RDM stack of shape {a.shape}')
 
+# %% ../nbs/04_realdata.ipynb #4b9f07dd
 def _open_text(path, what) -> str:
     "The text of a (possibly .gz / .bz2 / .zip compressed) file; a zip must hold exactly one data file."
     import gzip, bz2, zipfile, io
@@ -402,6 +415,7 @@ def _open_text(path, what) -> str:
     except (OSError, EOFError, zipfile.BadZipFile) as e: raise AlignNbError(f'{path}: cannot read as {ext or "text"} ({type(e).__name__}: {e})') from None
     except UnicodeDecodeError: raise AlignNbError(f'{path}: not a text file (not UTF-8); {what} reads delimited text or JSON, optionally .gz / .bz2 / .zip compressed') from None
 
+# %% ../nbs/04_realdata.ipynb #7a97f220
 def _inner_ext(path) -> str:
     "The data extension under a compression suffix: a.csv.gz -> '.csv'."
     p = Path(path); sfx = [s.lower() for s in p.suffixes]
@@ -414,6 +428,7 @@ def _inner_ext(path) -> str:
         return sfx[-2] if len(sfx) > 1 else ''
     return sfx[-1] if sfx else ''
 
+# %% ../nbs/04_realdata.ipynb #9ff8fd86
 def _text_frame(text, path):
     "A delimited table (tab, comma, semicolon or whitespace) as a DataFrame of strings, no header interpretation."
     import pandas as pd, io
@@ -423,10 +438,12 @@ def _text_frame(text, path):
     except pd.errors.ParserError as e: raise AlignNbError(f'{path}: rows have different numbers of fields ({e})') from None
     except pd.errors.EmptyDataError: raise AlignNbError(f'{path}: empty file') from None
 
+# %% ../nbs/04_realdata.ipynb #f7f03da2
 def _num_mask(df):
     import pandas as pd
     return df.apply(lambda c: pd.to_numeric(c, errors='coerce')).notna().to_numpy() | df.isin(['NaN', 'nan', 'NA', '']).to_numpy()
 
+# %% ../nbs/04_realdata.ipynb #6ebad281
 def _matrix_frame(df, where, index_col='auto', header='auto'):
     "A string DataFrame as (float matrix, stimulus labels or None, notes): header row / label column detected or given."
     import pandas as pd
@@ -456,6 +473,7 @@ def _matrix_frame(df, where, index_col='auto', header='auto'):
         raise AlignNbError(f'{where}: data row {r + 1}, column {c + 1}: {df.iat[r, c]!r} is not a number{hint}; the table is {df.shape[0]} x {df.shape[1]}')
     return vals.to_numpy(np.float64), labels, notes
 
+# %% ../nbs/04_realdata.ipynb #be5ab6ca
 def _pairs_matrix(path, pairs):
     "A long table (one pair a row: item a, item b, value) as a square matrix with NaN diagonal, and the item labels."
     import pandas as pd
@@ -483,6 +501,7 @@ def _pairs_matrix(path, pairs):
     if len(miss): raise AlignNbError(f'{path}: {len(miss) // 2} pair(s) without a value, first ({labels[miss[0][0]]}, {labels[miss[0][1]]}); an RDM needs every pair')
     return M, labels
 
+# %% ../nbs/04_realdata.ipynb #01470a17
 def _read_text_matrix(path, index_col='auto', header='auto'):
     "A delimited numeric matrix (optionally compressed) with an optional header row and label column; returns (array, row labels or None, notes)."
     a, labels, notes = _matrix_frame(_text_frame(_open_text(path, 'load_rdms'), path), path, index_col, header)
@@ -491,6 +510,7 @@ def _read_text_matrix(path, index_col='auto', header='auto'):
                            'or the last a trailing value')
     return a, labels, notes
 
+# %% ../nbs/04_realdata.ipynb #813c33e0
 DIAGONALS = ('check', 'zero')
 
 def load_rdms(path, # .mat, .npy, .npz, delimited text (.csv / .tsv / .txt, also .gz / .bz2 / .zip), or an array / DataFrame in memory
@@ -637,6 +657,7 @@ def _table_frame(path, header):
         return df.astype(str).where(df.notna(), None), True
     return _text_frame(text, path), None
 
+# %% ../nbs/04_realdata.ipynb #d46906aa
 def load_triplet_table(path, # delimited text or JSON (records / columns / lines), optionally .gz / .bz2 / .zip; or a DataFrame
                        item_cols=(0, 1, 2), # the three item columns (indices, or names when there is a header); anchored: [reference, chosen, other] (or [reference, a, b] with `odd_col`)
                        odd:str='last', # 'last': the third item is the odd one out; 'position': `odd_col` holds its position; 'item': `odd_col` holds the chosen item
@@ -819,6 +840,7 @@ class CifarBasicBlock(nn.Module):
         y = F.relu(self.bn1(self.conv1(x)))
         return F.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
 
+# %% ../nbs/04_realdata.ipynb #6955ad3d
 class CifarResNet(nn.Module):
     "CIFAR ResNet of He et al. (depth 6n+2) with the timm model interface."
     def __init__(self, depth:int=20, num_classes:int=10, in_chans:int=3, drop_rate:float=0.0, global_pool:str='avg', widths=(16, 32, 64)):
@@ -863,6 +885,7 @@ def cifar_pretrained_cfg(depth:int # 20, 32, 44 or 56
                 classifier='linear', license='bsd-2-clause', origin_url='https://github.com/akamaster/pytorch_resnet_cifar10',
                 paper_ids='arXiv:1512.03385', paper_name='Deep Residual Learning for Image Recognition')
 
+# %% ../nbs/04_realdata.ipynb #f854f95a
 def _clean_cifar_state_dict(sd, model=None):
     "Unwrap {'state_dict': ...}, strip DataParallel 'module.' prefixes, add BN counters the legacy files lack."
     if isinstance(sd, dict) and 'state_dict' in sd and not hasattr(sd['state_dict'], 'shape'): sd = sd['state_dict']
@@ -872,10 +895,12 @@ def _clean_cifar_state_dict(sd, model=None):
             if k.endswith('num_batches_tracked') and k not in sd: sd[k] = v.clone()
     return sd
 
+# %% ../nbs/04_realdata.ipynb #5ab8128f
 def _create_cifar(depth, pretrained=False, **kwargs):
     return build_model_with_cfg(CifarResNet, f'cifar_resnet{depth}', pretrained, depth=depth,
                                 pretrained_filter_fn=_clean_cifar_state_dict, **kwargs)
 
+# %% ../nbs/04_realdata.ipynb #3b16ce68
 default_cfgs = generate_default_cfgs({f'cifar_resnet{d}': cifar_pretrained_cfg(d) for d in CIFAR_DEPTHS})  # read by `register_model`
 
 @register_model
@@ -883,16 +908,19 @@ def cifar_resnet20(pretrained:bool=False, **kwargs) -> CifarResNet:
     "ResNet-20 for CIFAR-10 (timm entry point)."
     return _create_cifar(20, pretrained, **kwargs)
 
+# %% ../nbs/04_realdata.ipynb #f50a6980
 @register_model
 def cifar_resnet32(pretrained:bool=False, **kwargs) -> CifarResNet:
     "ResNet-32 for CIFAR-10 (timm entry point)."
     return _create_cifar(32, pretrained, **kwargs)
 
+# %% ../nbs/04_realdata.ipynb #adc676d0
 @register_model
 def cifar_resnet44(pretrained:bool=False, **kwargs) -> CifarResNet:
     "ResNet-44 for CIFAR-10 (timm entry point)."
     return _create_cifar(44, pretrained, **kwargs)
 
+# %% ../nbs/04_realdata.ipynb #c10b2264
 @register_model
 def cifar_resnet56(pretrained:bool=False, **kwargs) -> CifarResNet:
     "ResNet-56 for CIFAR-10 (timm entry point)."
@@ -904,6 +932,7 @@ def cifar_depth(name) -> int:
     if not s.isdigit() or int(s) not in CIFAR_DEPTHS: raise AlignNbError(f'CIFAR ResNet: unknown model {name!r} (expected one of {[f"resnet{d}" for d in CIFAR_DEPTHS]})')
     return int(s)
 
+# %% ../nbs/04_realdata.ipynb #d10ac002
 def load_cifar_resnet(name, # 'resnet20', 'cifar_resnet56', 44, ...
                       path # legacy .th checkpoint {'best_prec1', 'state_dict'} (keys may carry 'module.')
                      ) -> tuple:
@@ -1019,6 +1048,7 @@ def _safe_dest(dest_dir, fn) -> Path:
             raise AlignNbError(f'download: {q} is a link to {q.resolve()}, outside {dest_dir}; refusing to write there')
     return dest
 
+# %% ../nbs/04_realdata.ipynb #39b714ef
 _RANGE_RE = re.compile(r'bytes (\d+)-(\d+)/(\d+|\*)')
 
 def _part_info(meta:Path) -> dict:
@@ -1026,6 +1056,7 @@ def _part_info(meta:Path) -> dict:
     try: return json.loads(meta.read_text()) if meta.is_file() else {}
     except (OSError, ValueError): return {}
 
+# %% ../nbs/04_realdata.ipynb #5212aa96
 def _fetch(url, dest:Path, sha256=None, resume=True, progress=True, timeout=60, chunk=1 << 16, size=None):
     "Download `url` to `dest` via `dest.part`, resuming only when the server confirms the same file; check length and `sha256`; rename atomically."
     import json, urllib.request, urllib.error, http.client
@@ -1099,6 +1130,7 @@ def _fetch(url, dest:Path, sha256=None, resume=True, progress=True, timeout=60, 
     os.replace(part, dest); meta.unlink(missing_ok=True)
     return dest
 
+# %% ../nbs/04_realdata.ipynb #59d83f97
 def download(name_or_url:str, # a key of DATASETS or an http(s) URL
              dest_dir=None, # folder (default: $ALIGN_NB_DATA or ~/.cache/align_nb/data); a dataset goes into dest_dir/<name>/
              sha256=None, # expected SHA-256: a hex string for a URL, or {filename: hex} for a dataset (adds to the registry's)

@@ -3,7 +3,7 @@
 Data: synthetic clustered teacher features, n x d float16 in a memory-mapped `FeatureStore` (default the paper's
 1.28M x 1,152, ~3 GB; cached under --cache-dir and reused), 500 true clusters (centres N(0, sep^2), unit noise).
 
-* ours      : `align_nb.scale.kmeans_chunked` defaults (greedy k-means++ and Lloyd on a 25k subsample, then chunked full
+* ours      : `align_nb.triplets.kmeans` chunked path defaults (greedy k-means++ and Lloyd on a 25k subsample, then chunked full
               Lloyd passes with float32 matmul chunks, then one assignment pass), --threads BLAS threads.
 * no_final  : the same with `final_assign=False` (no separate assignment pass: the labels are the last update pass's,
               the centres their means; inertia of those labels against those centres).
@@ -28,7 +28,7 @@ BENCH_DIR = os.environ.get('ALIGN_NB_BENCH_DIR', '/work/cache/bench')  # big syn
 
 def synthetic_store(n=1_280_000, dim=1152, k=500, sep=0.25, seed=0, cache_dir=BENCH_DIR, chunk=65536):
     "A cached float16 `FeatureStore` of synthetic clustered features and its true labels (n,)."
-    from align_nb.scale import FeatureStore
+    from align_nb.features import FeatureStore
     os.makedirs(cache_dir, exist_ok=True)
     base = os.path.join(cache_dir, f'synth_n{n}_d{dim}_k{k}_sep{sep}_s{seed}')
     rng = np.random.default_rng(seed)
@@ -64,10 +64,10 @@ def sklearn_chunked(store, k, passes, chunk, seed):
 
 
 def _kmeans(store, k, passes, chunk, seed, threads, final_assign=True):
-    from align_nb.scale import kmeans_chunked
+    from align_nb.triplets import kmeans
     c0 = time.process_time()
-    labels, C, info = kmeans_chunked(store, k, seed=seed, n_iter=passes, chunk=chunk, tol=0, return_info=True, progress=False, threads=threads,
-                                     final_assign=final_assign)
+    labels, C, info = kmeans(store, k, seed=seed, chunked=True, n_iter=passes, chunk=chunk, tol=0, return_info=True, progress=False, threads=threads,
+                             final_assign=final_assign)
     u = info['update_passes']
     return labels, dict(cpu_s=time.process_time() - c0, total_s=info['total_s'], assign_pass_s=info['pass_s'][-1] if final_assign else 0.0,
                         update_pass_s=float(np.mean(info['pass_s'][:u])), init_s=info['init_s'], inertia=info['inertia'][-1],

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 def write(d, rows, dtype, chunk=1 << 20, seed=0):
-    from align_nb.release import write_npz_streaming
+    from align_nb.triplets import write_npz_streaming
     from align_nb.release import release_path, TFDS_LIST_NAME
     rng = np.random.default_rng(seed); n_img = 1_281_167
     wn = rng.integers(1_000_000, 15_000_000, 1000)

@@ -2,13 +2,13 @@
 
 Pool: synthetic clustered float16 features (default 1.28M x 1,152, 500 clusters; the same cached file as
 bench_kmeans.py), cluster labels = the true synthetic clusters (k-means is benchmarked separately).
-`align_nb.scale.generate_triplets_streaming` draws `cluster_border` triplets in chunks, deduplicates them across
+`align_nb.triplets.generate_triplets(path=...)` draws `cluster_border` triplets in chunks, deduplicates them across
 chunks, computes `[s01, s02, s12]`, puts the most similar pair first, divides by T and writes `filenames` (<U20
 ImageNet-like basenames), `similarities` and `indices` as uncompressed npz members. Measured side by side:
 
 * ours     : the default path: sampling, similarities and writing overlap in three threads; the similarities by
              row part (`--parts`, default: 1 per 3.5M triplets, at most 3), each part grouped by the cluster of
-             item 0 (`scale.grouped_similarities`: the cluster's rows are read and cast to float32 once per part, a
+             item 0 (`triplets.grouped_similarities`: the cluster's rows are read and cast to float32 once per part, a
              cache-resident block; only the odd item is a random row; `--threads` worker threads over clusters);
              part k's `filenames` rows are written while part k+1 is computed. All `--n-triplets`, end to end.
              Printed per phase (wall and CPU seconds of its thread) and the overlap (sum of phases - total).
@@ -53,8 +53,8 @@ def check(path, store, T, n_check=2000, seed=0):
 def bare_gather(store, trip, threads, block=32768):
     "Seconds to gather the 3 float16 rows of every triplet (torch index_select, no cast): the row-per-triplet floor."
     import torch
-    from align_nb.scale import _torch_rows
-    D = _torch_rows(store.data); nt = torch.get_num_threads(); torch.set_num_threads(threads)
+    from align_nb.features import torch_view
+    D = torch_view(store.data); nt = torch.get_num_threads(); torch.set_num_threads(threads)
     try:
         t = time.perf_counter()
         for b in range(0, len(trip), block): D.index_select(0, torch.from_numpy(np.ascontiguousarray(trip[b:b + block].ravel())))
@@ -91,14 +91,15 @@ def main(argv=None):
     ap.add_argument('--variants', default='ours', help="comma-separated: ours (overlapped), sequential (overlap=False, parts=1: one step after another)")
     ap.add_argument('--sorted', action='store_true', help='also run ours on a cluster-sorted copy of the store')
     a = ap.parse_args(argv)
-    from align_nb.scale import generate_triplets_streaming, sample_triplets_chunked, FeatureStore
+    from align_nb.triplets import generate_triplets, sample_triplets_chunked
+    from align_nb.features import FeatureStore
     frozen_zip_time()
     store, truth = synthetic_store(a.n, a.dim, a.k, cache_dir=a.cache_dir)
     ids = np.array([f'n{i % 1000:08d}_{i:011d}.JPEG'[-20:] for i in range(a.n)])  # 20 characters, like ImageNet basenames
     print(f'cluster_border triplets from {a.n} x {a.dim} float16 features ({a.k} clusters, memory-mapped), {a.threads} thread(s), '
           f'OMP_NUM_THREADS={os.environ.get("OMP_NUM_THREADS")}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}', flush=True)
-    gen = lambda st, out, m, **kw: generate_triplets_streaming(st, out, m, 'cluster_border', k=truth, temperature=a.T, ids=ids, chunk=a.chunk,
-                                                               workers=a.threads, progress=False, **kw)
+    gen = lambda st, out, m, **kw: generate_triplets(st, m, 'cluster_border', path=out, k=truth, temperature=a.T, ids=ids, chunk=a.chunk,
+                                                     workers=a.threads, progress=False, **kw)
     res = {}
     # 1. equality: ours (overlapped, 3 parts) vs the plain row-per-triplet path one step after another (same seed, same inputs)
     o1, o2 = (os.path.join(a.cache_dir, f'triplets_check_{v}_{os.getpid()}.npz') for v in ('ours', 'plain'))
@@ -109,7 +110,7 @@ def main(argv=None):
           f'file bytes identical: {same_file}', flush=True)
     for o in (o1, o2): os.remove(o); os.remove(o + '.manifest.json')
     # 2. floors on a subset (similarity stage only: the same triplets, no sampling or writing)
-    from align_nb.scale import ordered_similarities, grouped_similarities
+    from align_nb.triplets import ordered_similarities, grouped_similarities
     sub = next(iter(sample_triplets_chunked(truth, a.floor_n, 'cluster_border', 0, a.floor_n)))
     scale = a.n_triplets / a.floor_n
     t_floor = min(bare_gather(store, sub, a.threads) for _ in range(2)) * scale

@@ -136,7 +136,7 @@ def tiny_distill(out, **kw):
     ims, t, s = tiny_task()
     return distill('resnet10t', ims, t[:24], s[:24], t[24:], s[24:], tiny_cfg(), out, progress=False, **kw)
 
-def scale_pool(n=300, k=10, dim=12, seed=0):
+def clustered_pool(n=300, k=10, dim=12, seed=0):
     "Clustered float16-representable pool features (n, dim) float32 and their clusters."
     rng = np.random.default_rng(seed)
     g = rng.integers(0, k, n)

@@ -10,7 +10,7 @@ from PIL import Image
 from align_nb.core import AlignNbError
 from align_nb.data import ArrayImages, FileImages
 from align_nb.backbones import load_backbone, make_transform, pooled_features
-from align_nb.features import extract_features, feature_cache_parts, feature_cache_key
+from align_nb.features import extract_features, feature_cache_parts, feature_cache_key, FeatureStore
 
 torch.set_num_threads(1)
 N = 20
@@ -155,3 +155,40 @@ def test_training_mode_restored(setup):
     m.eval()
 
 
+# --- the memory-mapped feature store of big pools ---
+
+def test_feature_store_round_trip_and_sorted_order(tmp_path):
+    x = np.random.default_rng(0).normal(0, 1, (50, 5)).astype(np.float32)
+    st = FeatureStore.write(tmp_path / 'f.npy', [x[:20], x[20:45], x[45:]], n=50, progress=False)
+    assert st.dtype == np.float16 and len(st) == 50 and st.dim == 5 and not st.is_sorted
+    np.testing.assert_array_equal(st.rows(np.arange(50)), x.astype(np.float16).astype(np.float32))
+    labels = np.array([3, 1, 2, 0, 1] * 10)
+    srt = st.sorted_by(labels, tmp_path / 's.npy', chunk=7, progress=False)
+    assert (tmp_path / 's.order.npy').is_file()
+    re = FeatureStore(tmp_path / 's.npy')  # re-opened from disk
+    assert re.is_sorted and np.all(np.diff(labels[re.order]) >= 0)  # file rows grouped by label
+    np.testing.assert_array_equal(re.order, np.argsort(labels, kind='stable'))
+    np.testing.assert_array_equal(np.asarray(re.data), x.astype(np.float16)[re.order])  # row r holds pool item order[r]
+    idx = np.array([[49, 0, 7], [3, 3, 18]])
+    for s in (st, srt, re):
+        np.testing.assert_array_equal(s.rows(idx), x.astype(np.float16).astype(np.float32)[idx])
+        np.testing.assert_array_equal(s.rows(idx, sort=True), s.rows(idx))
+    pool_order = np.concatenate([i for i, _ in re.chunks(8)]); np.testing.assert_array_equal(pool_order, np.arange(50))
+    file_order = np.concatenate([i for i, _ in re.chunks(8, file_order=True)]); np.testing.assert_array_equal(file_order, re.order)
+
+
+def test_feature_store_rejects_bad_input_and_leaves_no_file(tmp_path):
+    x = np.ones((10, 3), np.float32)
+    with pytest.raises(AlignNbError, match='held 6 rows, n=10'):
+        FeatureStore.write(tmp_path / 'a.npy', [x[:6]], n=10, progress=False)
+    bad = x.copy(); bad[4, 1] = 1e6  # overflows float16
+    with pytest.raises(AlignNbError, match='first in row 4'):
+        FeatureStore.write(tmp_path / 'a.npy', bad, progress=False)
+    with pytest.raises(AlignNbError, match='permutation'):
+        FeatureStore.write(tmp_path / 'a.npy', x, order=np.zeros(10, int), progress=False)
+    assert not list(tmp_path.iterdir())
+    st = FeatureStore.write(tmp_path / 'a.npy', x, progress=False)
+    with pytest.raises(AlignNbError, match='index 10 at position 1 is out of range'):
+        st.rows([0, 10])
+    with pytest.raises(FileNotFoundError):
+        FeatureStore(tmp_path / 'nope.npy')

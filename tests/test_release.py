@@ -108,7 +108,7 @@ def test_pool_list_written_beside_when_no_tfds_list(rel, tmp_path):
 def test_activations_as_teacher_features_and_clusters(rel):
     rf = R.open_activations(rel['root'] / 'activations.npz')
     assert len(rf) == len(rel['tfds']) and rf.clusters.max() < 40
-    from align_nb.scale import ordered_similarities
+    from align_nb.triplets import ordered_similarities
     t = R.ReleaseTriplets(rel['train'])
     trip, s = ordered_similarities(rf.features, np.asarray(t.indices[:50]))
     assert np.allclose(s, np.asarray(t.similarities[:50]) * 0.5, atol=1e-4)  # the file stores similarities / T (T = 0.5)

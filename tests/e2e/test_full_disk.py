@@ -102,8 +102,8 @@ def test_runner_on_a_full_disk_records_the_failure_on_stderr(small_fs, capfd):
 def test_free_space_checked_before_large_writes(tmp_path, monkeypatch):
     "Where the size is known (feature memmaps, streamed triplet files) a full disk is reported before anything is written."
     import shutil
-    from align_nb.scale import FeatureStore
-    from align_nb.release import write_npz_streaming
+    from align_nb.features import FeatureStore
+    from align_nb.triplets import write_npz_streaming
     real = shutil.disk_usage
     monkeypatch.setattr(core.shutil, 'disk_usage', lambda p: real(p)._replace(free=1000))
     with pytest.raises(OSError, match=r'no space left on device while writing .*t\.npz: needs'):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from align_nb.core import AlignNbError, is_complete, load_json
-from align_nb.launch import rank_logs, launch, shard_status
+from align_nb.launch import rank_logs, launch
+from align_nb.features import shard_status
 from helpers import launch_inputs as _inputs, launch_reference as _reference
 
 pytestmark = pytest.mark.e2e

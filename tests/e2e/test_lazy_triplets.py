@@ -1,19 +1,18 @@
-"The lazy triplet reader through DataLoader worker processes (toy and real JPEG images), and distillation reading it with workers."
+"The lazy triplet reader (`release.LazyTripletImages`) through DataLoader worker processes (toy and real JPEG images), and distillation reading it with workers."
 import os
 os.environ['HF_HUB_OFFLINE'] = '1'
 import pickle
 import numpy as np
 import pytest
-from align_nb.release import ReleaseTriplets
-from align_nb.scale import FeatureStore, generate_triplets_streaming
-from align_nb.triplets import AlignetTriplets
-from helpers import scale_pool as _pool
+from align_nb.release import ReleaseTriplets, LazyTripletImages
+from align_nb.features import FeatureStore
+from align_nb.triplets import AlignetTriplets, generate_triplets
+from helpers import clustered_pool as _pool
 
 pytestmark = pytest.mark.e2e
 
 def _check_loader(images, path, transform, n_rows):
     import torch
-    from align_nb.scale import LazyTripletImages
     ds = LazyTripletImages(images, path, transform)
     assert len(pickle.dumps(ds.triplets)) < 1000
     rows = [list(range(i, min(i + 8, n_rows))) for i in range(0, n_rows, 8)][::-1]  # a batch_sampler, as distill uses
@@ -32,7 +31,7 @@ def test_lazy_triplet_images_with_dataloader_workers_toy(tmp_path):
     from align_nb.distill import student_transform
     ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (30, 16, 16, 3), dtype=np.uint8))
     f, g = _pool(n=30, k=3, dim=4)
-    p = generate_triplets_streaming(f, tmp_path / 't.npz', 40, 'cluster_border', k=g, ids=ims.ids, chunk=16, progress=False)
+    p = generate_triplets(f, 40, 'cluster_border', path=tmp_path / 't.npz', k=g, ids=ims.ids, chunk=16, progress=False)
     _check_loader(ims, p, student_transform(None, None, '01'), 40)
 
 def test_lazy_triplet_images_real_jpegs_with_workers(tmp_path, shared_data):
@@ -43,7 +42,7 @@ def test_lazy_triplet_images_real_jpegs_with_workers(tmp_path, shared_data):
     ims = image_folder(root)
     f = np.random.default_rng(0).normal(0, 1, (len(ims), 8)).astype(np.float32)
     st = FeatureStore.write(tmp_path / 'pool.npy', f, progress=False)
-    p = generate_triplets_streaming(st, tmp_path / 'imagenet.npz', 48, 'class_border', labels=ims.labels['class'], ids=ims.ids, chunk=20, progress=False)
+    p = generate_triplets(st, 48, 'class_border', path=tmp_path / 'imagenet.npz', labels=ims.labels['class'], ids=ims.ids, chunk=20, progress=False)
     t = AlignetTriplets.load(p, strict=True)
     assert t.filenames[0, 0].endswith('.JPEG') and t.resolve_indices(ims.ids).tolist() == t.indices.tolist()
     _check_loader(ims, p, student_transform(None, 32, '01'), 48)
@@ -53,7 +52,7 @@ def test_distill_trains_from_lazy_triplet_memmaps_with_workers(tmp_path):
     from align_nb.distill import distill, DistillConfig
     ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (30, 16, 16, 3), dtype=np.uint8))
     f, g = _pool(n=30, k=3, dim=4)
-    p = generate_triplets_streaming(f, tmp_path / 't.npz', 40, 'cluster_border', k=g, ids=ims.ids, chunk=16, progress=False)
+    p = generate_triplets(f, 40, 'cluster_border', path=tmp_path / 't.npz', k=g, ids=ims.ids, chunk=16, progress=False)
     lt = ReleaseTriplets(p)
     cfg = DistillConfig.toy(steps=2, batch_size=8, warmup=0, head_dim=8, eval_every=2, checkpoint_every=2, num_workers=2)
     met = distill('resnet10t', ims, lt.indices[:32], lt.similarities[:32], lt.indices[32:], lt.similarities[32:], cfg, tmp_path / 'run', progress=False)
