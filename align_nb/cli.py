@@ -13,7 +13,7 @@ from .runner import (RESERVED_NAMES, Plan, plan_registry, parse_params, run_jobs
 __all__ = ['PLAN_MODULES', 'load_plans', 'get_plan', 'main']
 
 # %% ../nbs/20_cli.ipynb #451f2ab7
-PLAN_MODULES = ['align_nb.experiment', 'align_nb.realexp', 'align_nb.fullscale']  # study modules that register plans, imported on demand
+PLAN_MODULES = ['align_nb.toy_study', 'align_nb.real_demo', 'align_nb.fullscale']  # study modules that register plans, imported on demand
 
 def load_plans(modules=() # more study modules to import (e.g. `--plan-module my.study`)
               ) -> dict:

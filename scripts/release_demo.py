@@ -19,7 +19,7 @@ def main(argv=None):
     import torch; torch.set_num_threads(1)
     from align_nb.core import shared_data_dir, seed_everything
     from align_nb.data import image_folder, ArrayImages
-    from align_nb.realexp import to_square_array, study_backbone
+    from align_nb.real_demo import to_square_array, study_backbone
     from align_nb.features import extract_features
     from align_nb.triplets import generate_triplets
     from align_nb.distill import DistillConfig, distill

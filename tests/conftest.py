@@ -64,7 +64,7 @@ def _toyworld_quick_plan(d):
     """The jobs of the toyworld study (resnet, quick) in folder `d`. Test-only sizes on top of quick mode (what the tests
     check holds with them; they halve the study's CPU time): n_boot=100 bootstrap resamples, one L1 weight for the human
     model (quick mode tries 3), 8 distillation steps (quick: 20)."""
-    from align_nb.experiment import plan_toyworld
+    from align_nb.toy_study import plan_toyworld
     return plan_toyworld(backbones=['resnet'], runs_dir=d / 'runs', figures_dir=d / 'figs', quick=True,
                          extra={'n_boot': 100, 'human_lams': '0.01', 'steps': 8})
 

@@ -98,7 +98,7 @@ def test_publish_papers_copies_complete_runs_only(tmp_path):
 
 
 def test_main_and_real_plans_publish_their_papers(root):
-    # the runner publishes the papers a plan names; the main job (experiment) and the real-data demo (realexp) name figures_dir/papers
+    # the command line publishes the papers a plan names; the main job (toy_study) and the real-data demo (real_demo) name figures_dir/papers
     assert "publish_papers(out['jobs'], Path(out['papers'])" in (root / 'align_nb' / 'cli.py').read_text()
-    for mod in ('experiment', 'realexp'):
+    for mod in ('toy_study', 'real_demo'):
         assert "papers=Path(a.figures_dir) / 'papers'" in (root / 'align_nb' / f'{mod}.py').read_text(), mod

@@ -90,7 +90,7 @@ def test_supplied_vice_and_spose_files_load_and_predict_humans():
 
 def test_toy_default_targets_never_read_the_oracle(tmp_path, monkeypatch):
     "The toy teacher's default targets come from a human model fitted on things_train; only targets='oracle' reads observer_probs."
-    from align_nb.experiment import toy_world, toy_teacher_targets
+    from align_nb.toy_study import toy_world, toy_teacher_targets
     from align_nb.toyworld import ToyWorld
     w = toy_world(quick=True, cache_dir=tmp_path, n_things_train=1500, n_things_val=300)
     calls = []

@@ -22,7 +22,7 @@ def test_unknown_parameter_is_refused_and_nothing_is_written(tmp_path):
     assert not (tmp_path / 'run').exists()
 
 def test_plans_pass_absolute_paths_because_notebooks_run_in_their_own_folders(tmp_path, monkeypatch):
-    from align_nb.experiment import plan_toyworld
+    from align_nb.toy_study import plan_toyworld
     monkeypatch.chdir(tmp_path)
     jobs = plan_toyworld(backbones=['resnet'], runs_dir='relative/runs', figures_dir='figs')
     for j in jobs:
@@ -39,7 +39,7 @@ def test_unknown_plan_names_the_known_ones(capsys):
     assert "unknown plan 'mian'" in capsys.readouterr().err
 
 def test_the_toyworld_plan_starts_its_teacher_first_and_figures_last(tmp_path):
-    from align_nb.experiment import plan_toyworld
+    from align_nb.toy_study import plan_toyworld
     from align_nb.runner import critical_path
     jobs = plan_toyworld(runs_dir=tmp_path, figures_dir=tmp_path / 'figs')
     prio = critical_path(jobs)

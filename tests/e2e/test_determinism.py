@@ -14,7 +14,7 @@ def pipeline(cache, out, scramble:int) -> dict:
     import random
     import numpy as np, torch
     from align_nb.core import seed_everything, hash_arrays, hash_state_dict
-    from align_nb.experiment import toy_world, world_features, evaluate_world
+    from align_nb.toy_study import toy_world, world_features, evaluate_world
     from align_nb.backbones import pretrain_backbone, load_backbone_file, make_transform
     from align_nb.teacher import Teacher
     from align_nb.triplets import generate_triplets

@@ -20,8 +20,8 @@ needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.
 
 def _study():
     import align_nb
-    try: import align_nb.fullscale as fs  # the study's module after the realexp split
-    except ImportError: import align_nb.realexp as fs
+    try: import align_nb.fullscale as fs  # the study's module after the real_demo split
+    except ImportError: import align_nb.real_demo as fs
     return fs
 
 

@@ -97,7 +97,7 @@ def test_run_made_with_other_threads_or_code_runs_again_from_an_empty_folder(tmp
 
 def test_importing_the_runner_imports_no_study():
     import subprocess, sys
-    code = ("import sys, align_nb.runner; bad = [m for m in ('align_nb.realexp', 'align_nb.fullscale', 'align_nb.experiment') if m in sys.modules]; "
+    code = ("import sys, align_nb.runner; bad = [m for m in ('align_nb.real_demo', 'align_nb.fullscale', 'align_nb.toy_study') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,4 +1,4 @@
-"Tests of align_nb.realexp (Mur92 split, RDM-derived triplet targets, the real-data plan end to end) and of the full-scale dry run (align_nb.fullscale)."
+"Tests of align_nb.real_demo (Mur92 split, RDM-derived triplet targets, the real-data plan end to end) and of the full-scale dry run (align_nb.fullscale)."
 import os
 os.environ['HF_HUB_OFFLINE'] = '1'
 import json, pickle
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from align_nb.core import AlignNbError, shared_data_dir
-from align_nb.realexp import (stratified_half_split, mur92_split, mur92_strata, rdm_triplet_probs, rdm_choice_counts, human_rdm_targets,
+from align_nb.real_demo import (stratified_half_split, mur92_split, mur92_strata, rdm_triplet_probs, rdm_choice_counts, human_rdm_targets,
                               all_triplets, plan_real)
 from align_nb.study import cifar_weights_file
 from align_nb.fullscale import FullScaleConfig, dry_run, npz_shapes
@@ -177,7 +177,7 @@ def test_dry_run_lists_bad_teacher_targets_sampling_and_human_embedding(tmp_path
 
 @needs_data
 def test_mur92_teacher_validation_uses_participants_choice_distributions():
-    from align_nb.realexp import mur92_teacher_data
+    from align_nb.real_demo import mur92_teacher_data
     td, _ = mur92_teacher_data(DATA, seed=0)
     assert td.targets == 'model' and td.val_probs.shape == (len(td.val), 3)
     assert np.allclose(td.val_probs.sum(1), 1) and ((td.val_probs > 0) & (td.val_probs < 1)).any()  # distributions, not argmax labels

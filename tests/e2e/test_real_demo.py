@@ -2,7 +2,7 @@
 import json
 import pytest
 from align_nb.core import is_complete, shared_data_dir
-from align_nb.realexp import plan_real
+from align_nb.real_demo import plan_real
 
 pytestmark = pytest.mark.e2e
 DATA = shared_data_dir()
