@@ -179,3 +179,13 @@ def ddp_close(a, b, atol=1e-5):
     return a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=atol, rtol=0) for k in a)
 
 def ddp_losses(d): return [json.loads(l)['loss'] for l in (Path(d) / 'log.jsonl').read_text().splitlines() if 'loss' in json.loads(l)]
+
+
+def resnet_and_images(n:int=20):
+    "(a random-weights resnet10t, its 32x32 transform, n random uint8 images): the feature tests' setup."
+    import numpy as np
+    from align_nb.data import ArrayImages
+    from align_nb.backbones import load_backbone, make_transform
+    m = load_backbone('resnet10t')
+    tf = make_transform(m, input_size=(3, 32, 32), crop_pct=1.0)
+    return m, tf, ArrayImages(np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8))

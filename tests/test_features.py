@@ -12,16 +12,13 @@ from align_nb.data import ArrayImages, FileImages
 from align_nb.backbones import load_backbone, make_transform, pooled_features
 from align_nb.features import extract_features, feature_cache_parts, feature_cache_key, FeatureStore
 
+from helpers import resnet_and_images
 torch.set_num_threads(1)
 N = 20
 
 
 @pytest.fixture(scope='module')
-def setup():
-    m = load_backbone('resnet10t')
-    tf = make_transform(m, input_size=(3, 32, 32), crop_pct=1.0)
-    ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (N, 32, 32, 3), dtype=np.uint8))
-    return m, tf, ims
+def setup(): return resnet_and_images(N)
 
 
 def _files(cache):

@@ -6,6 +6,7 @@ from align_nb.data import ArrayImages
 from align_nb.backbones import load_backbone, make_transform
 from align_nb.features import extract_features
 
+from helpers import resnet_and_images
 torch.set_num_threads(1)
 pytestmark = pytest.mark.e2e
 
@@ -13,11 +14,7 @@ N = 20
 
 
 @pytest.fixture(scope='module')
-def setup():
-    m = load_backbone('resnet10t')
-    tf = make_transform(m, input_size=(3, 32, 32), crop_pct=1.0)
-    ims = ArrayImages(np.random.default_rng(0).integers(0, 256, (N, 32, 32, 3), dtype=np.uint8))
-    return m, tf, ims
+def setup(): return resnet_and_images(N)
 
 def test_worker_processes_give_the_same_features(setup):
     m, tf, ims = setup

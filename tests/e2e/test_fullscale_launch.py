@@ -27,7 +27,6 @@ def _study():
 
 @needs_data
 @needs_gloo
-@pytest.mark.xdist_group('fullscale_study')  # with tests/test_fullscale.py's end-to-end test, which reads the same run
 def test_fullscale_on_two_processes_through_the_runner_and_a_failing_rank(fullscale_study, tmp_path, monkeypatch):
     "The run of fixture `fullscale_study` (`align-nb fullscale` with nproc_per_node=2); then its distillation job again with rank 1 failing."
     from align_nb.features import extract_features
