@@ -83,3 +83,10 @@ def test_site_links_rewrites_repository_links_and_refuses_unknown_files():
     assert docs_site.site_links('```\n[x](nowhere.md)\n```', 'README.md') == '```\n[x](nowhere.md)\n```'  # code stays
     with pytest.raises(docs_site.DocsError, match='nowhere.md'):
         docs_site.site_links('[x](nowhere.md)', 'README.md')
+
+
+def test_readme_table_is_computed_from_the_committed_figures():
+    "The headline table is what tools/readme_table.py computes from figures/levels_accuracy.csv and levels_paired.csv."
+    sys.path.insert(0, str(ROOT / 'tools'))
+    import readme_table
+    assert readme_table.table() in (ROOT / 'README.md').read_text()
