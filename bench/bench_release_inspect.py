@@ -1,4 +1,4 @@
-"""Bounded memory of `align-nb triplets inspect` on a synthetic official file (issue 13).
+"""Bounded memory of `align-nb triplets inspect` on a synthetic official file.
 
     python bench/bench_release_inspect.py --rows 10000000 --dir /tmp/release_10M [--dtype S22] [--keep]
     /usr/bin/time -v python -m align_nb.cli triplets inspect DIR/uncertainty_distillation/train_cluster_border_500.npz --filenames DIR/imagenet2012_filenames.npy

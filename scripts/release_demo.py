@@ -1,4 +1,4 @@
-"""Demonstration (issue 13): the CIFAR ResNet-20 student trained from official-layout AligNet files over the shared
+"""Demonstration: the CIFAR ResNet-20 student trained from official-layout AligNet files over the shared
 ImageNet sample (32x32), once on a correct file and once on a copy whose images were rotated against their
 similarities (odd one out no longer last). Held-out: correctly ordered rows over *other* images. `inspect` and the
 learning monitor say what is wrong with the second file.

@@ -1,4 +1,4 @@
-"""Caches verify what they serve (issue 10 item 3) and their keys hold the producing code's version (issue 9 item 7):
+"""Caches verify what they serve and their keys hold the producing code's version:
 a changed, cut-short or unreadable cached backbone, world or feature file is reported with its path and rebuilt, and
 the rebuilt result equals a fresh computation."""
 import os

@@ -253,7 +253,7 @@ def test_real_data_facts_when_present():
     assert rr['noise_ceiling_upper'] == pytest.approx(0.58, abs=0.01)
 
 
-# ---------------------------------------------------------------- issue 9: comparable RSA, honest intervals, nothing in sample
+# ---------------------------------------------------------------- comparable RSA, honest intervals, nothing in sample
 
 def _simulated_participants(n_stim=40, n_subj=12, noise=0.6, seed=0):
     "A true RDM (cosine RDM of latent features) plus independent symmetric noise per participant."

@@ -1,4 +1,4 @@
-"Readable papers (issue 12): the runs-folder rule, tables shaped for reading, result sentences that follow the numbers, executed papers fit for committing."
+"Readable papers: the runs-folder rule, tables shaped for reading, result sentences that follow the numbers, executed papers fit for committing."
 import json
 import numpy as np, pandas as pd, pytest
 from align_nb.figures import (reading_table, fmt_ci, change_word, change_sentence, ceiling_sentence, wilson_ci, results_markdown,

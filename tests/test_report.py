@@ -1,4 +1,4 @@
-"Issue 11: any model on any human-similarity data through the public API, each score against an independent computation."
+"Any model on any human-similarity data through the public API, each score against an independent computation."
 import bz2, gzip, json, warnings, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd, pytest

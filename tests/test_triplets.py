@@ -337,7 +337,7 @@ def test_ordered_similarities_threads_give_the_same_result(tmp_path):
     assert (s1[:, 0] >= s1[:, 1:].max(1)).all() and not np.array_equal(t1, trip)  # reordered, pair (0, 1) max
 
 
-# --- the faster kernels (bench helper, issue 14) equal the previous computations on small inputs ---
+# --- the faster kernels (bench helper) equal the previous computations on small inputs ---
 
 
 def _reference_sampler(groups, n_triplets, scheme, seed, chunk):

@@ -1,4 +1,4 @@
-"""Full disk and other write failures (issue 10 item 4): one clear error naming the file and 'no space left', no temp
+"""Full disk and other write failures: one clear error naming the file and 'no space left', no temp
 files left behind, nothing marked complete, and the runner records the failure even when it cannot write its files.
 The tmpfs tests mount a small tmpfs (needs root; skipped otherwise); the monkeypatch tests run everywhere."""
 import errno, os, subprocess, sys, textwrap, uuid

@@ -61,7 +61,7 @@ def test_figures_each_with_their_csv_and_a_results_table(study):
     assert (paired.ci_over == 'triplets').all() and ((paired.lo <= paired.difference) & (paired.difference <= paired.hi)).all()
 
 def test_published_papers_show_results_and_no_noise(study):
-    "The executed papers copied next to the figures (issue 12): every one complete, with its Results, figures inline, no red boxes, no local paths."
+    "The executed papers copied next to the figures: every one complete, with its Results, figures inline, no red boxes, no local paths."
     d, jobs, _, _ = study
     from align_nb.figures import publish_papers
     out = publish_papers(jobs, d / 'figs' / 'papers', runs_dir=d / 'runs', replace={str(d / 'cache'): '$ALIGN_NB_CACHE'})  # the study's own cache
