@@ -16,7 +16,8 @@ from .study import TEACHER_TARGETS, TeacherData, EvalSet
 __all__ = ['FIT_TEACHER_KEYS', 'FIT_HUMAN_KEYS', 'FULLSCALE_STUDENTS', 'LAUNCH_FIELDS', 'FullScaleConfig', 'as_fullscale',
            'npz_shapes', 'dry_run', 'fullscale_pool', 'human_model_for', 'human_model_summary',
            'fullscale_teacher_data', 'fullscale_eval_sets', 'launch_options', 'uses_torchrun', 'plan_fullscale',
-           'fullscale_pool_features_task', 'launched_pool_features', 'fullscale_distill_task', 'launched_distill']
+           'fullscale_pool_features_task', 'launched_pool_features', 'fullscale_distill_task', 'launched_distill',
+           'student_config', 'distill_student']
 
 # %% ../nbs/19_fullscale.ipynb #18aef52b
 FIT_TEACHER_KEYS = ('alpha', 'sigma', 'tau_local', 'local_batch_size', 'lr', 'batch_size', 'max_epochs', 'patience', 'monitor', 'calibrate')
@@ -526,7 +527,7 @@ def launched_pool_features(config, # the study's `FullScaleConfig`
                run_dir, name='pool_features', **launch_options(config))
     return np.load(run_dir / 'features' / 'pool.npy', mmap_mode='r'), m
 
-# %% ../nbs/19_fullscale.ipynb #f23823c5
+# %% ../nbs/19_fullscale.ipynb #fda9c7af
 def fullscale_distill_task(config:str, # the study's config JSON
                            backbone:str, # the student backbone (timm name)
                            variant:str, # 'alignet' or 'unalignet'
@@ -537,20 +538,13 @@ def fullscale_distill_task(config:str, # the study's config JSON
                            seed:int=0 # seed of the triplet file checks
                           ) -> dict:
     "Launched task: `distill()` of one student on every rank (data-parallel), inputs rebuilt from the files the notebook used."
-    from align_nb.study import load_pool, pool_triplets, study_backbone
+    from align_nb.study import distill_inputs, study_backbone
     from align_nb.launch import rank_env
     from align_nb.distill import DistillConfig, distill
     cfg, dcfg = as_fullscale(config), DistillConfig(**distill_config)
     _cpu_threads(dcfg.device)
-    if cfg.alignet_release_dir:
-        from align_nb.release import release_training_data, VARIANT_TRANSFORM
-        rel = release_training_data(cfg.alignet_release_dir, cfg.imagenet_train_dir, VARIANT_TRANSFORM[variant], cfg.alignet_release_sampling,
-                                    cfg.alignet_release_filenames or None)
-        pool, tri, tsi, vai, vas = rel['pool'], rel['train_idx'], rel['train_sims'], rel['val_idx'], rel['val_sims']
-    else:
-        pool = load_pool(teacher_dir)
-        tdir = Path(triplets_dir) if triplets_dir else Path(teacher_dir) / 'triplets' / variant
-        (tri, tsi, _), (vai, vas, _) = (pool_triplets(tdir / f, pool.ids, seed=seed) for f in ('train.npz', 'val.npz'))
+    di = distill_inputs(cfg, teacher_dir, triplets_dir, variant, seed=seed, inspect=False, log=None)
+    pool, tri, tsi, vai, vas = (di[k] for k in ('pool', 'train_idx', 'train_sims', 'val_idx', 'val_sims'))
     base, tf, _ = study_backbone(backbone, cfg, None, role='student')
     met = distill(base, pool, tri, tsi, vai, vas, dcfg, out_dir, transform=tf, progress=rank_env()['rank'] == 0)
     return {'metrics': met}
@@ -574,3 +568,48 @@ def launched_distill(config, # the study's `FullScaleConfig`
                 'distill_config': distill_config.to_dict(), 'out_dir': str(Path(out_dir).resolve()), 'seed': int(seed)},
                Path(run_dir).resolve(), name='distill', **launch_options(config))
     return {**m['result']['metrics'], 'launch': {k: m[k] for k in ('world_size', 'nproc_per_node', 'nnodes', 'seconds', 'logs', 'skipped')}}
+
+# %% ../nbs/19_fullscale.ipynb #08cb80bd
+def student_config(config, # a `FullScaleConfig` or None (the demo)
+                   seed:int=0, # seed of the head and the data order
+                   device:str='cpu', # torch device
+                   quick:bool=False, # small sizes (smoke tests)
+                   **demo # the demo's recipe (`DistillConfig.toy` arguments: steps, batch_size, lr, warmup, wd, tau, loss, head_dim)
+                  ):
+    "The `DistillConfig` of a real-data student: the config's recipe at full scale, the demo's `DistillConfig.toy` otherwise."
+    import dataclasses
+    from align_nb.distill import DistillConfig
+    if config is not None:
+        d = dataclasses.replace(config.distill_config(), seed=seed, device=device)
+        if quick: d = dataclasses.replace(d, steps=min(d.steps, 10), warmup=min(d.warmup, 2), eval_every=5, checkpoint_every=5, log_every=1)
+        return d
+    if quick: demo = dict(demo, steps=min(demo['steps'], 10), warmup=min(demo['warmup'], 2))
+    steps = demo['steps']
+    return DistillConfig.toy(**demo, seed=seed, device=device, eval_every=max(steps // 5, 1), checkpoint_every=max(steps // 3, 1))
+
+# %% ../nbs/19_fullscale.ipynb #97720182
+def distill_student(config, # a `FullScaleConfig` or None (the demo)
+                    config_path, # its JSON file (what launched ranks read); '' for the demo
+                    backbone:str, # the student backbone
+                    variant:str, # 'alignet' or 'unalignet'
+                    teacher_dir, # the teacher run folder
+                    triplets_dir, # '' or a folder with train.npz / val.npz
+                    base, # the student's backbone module (`study.study_backbone`)
+                    transform, # its eval transform
+                    inputs:dict, # `study.distill_inputs`
+                    dcfg, # `student_config`
+                    run_dir, # the notebook's run folder (the student goes to <run_dir>/student)
+                    seed:int=0, # seed of the triplet file checks (launched ranks)
+                    monitor=None # a `release.LearningMonitor` (called per evaluation, or on the log after a launched run)
+                   ) -> dict:
+    "Distil one student: data-parallel under torchrun when the config asks for several processes, else in this process."
+    from align_nb.distill import distill, read_log
+    run_dir = Path(run_dir)
+    if config is not None and uses_torchrun(config):  # the monitor reads the log afterwards
+        res = launched_distill(config, config_path, backbone, variant, teacher_dir, triplets_dir, dcfg, run_dir / 'student', run_dir, seed)
+        for r in read_log(run_dir / 'student').to_dict('records'):
+            if monitor is not None and r.get('val_acc') == r.get('val_acc') and r.get('val_acc') is not None: monitor(int(r['step']), r)
+        return res
+    i = inputs
+    return distill(base, i['pool'], i['train_idx'], i['train_sims'], i['val_idx'], i['val_sims'], dcfg, run_dir / 'student', transform=transform,
+                   progress=config is not None, callback=monitor)

@@ -13,7 +13,8 @@ from .data import ArrayImages, Trials
 
 # %% auto #0
 __all__ = ['TEACHER_TARGETS', 'cifar_weights_file', 'TeacherData', 'save_pool', 'load_pool', 'study_backbone', 'study_transform',
-           'split_triplet_file', 'make_alignet_triplets', 'pool_clusters', 'pool_triplets', 'EvalSet', 'set_report']
+           'split_triplet_file', 'make_alignet_triplets', 'pool_clusters', 'pool_triplets', 'distill_inputs', 'EvalSet',
+           'set_report']
 
 # %% ../nbs/16_study.ipynb #8131fc39
 def cifar_weights_file(data_dir, # the shared data folder (holding cifar_resnet/)
@@ -241,6 +242,35 @@ def pool_triplets(path, # an official AligNet `.npz`
             return out, np.asarray(lz.similarities, np.float32), 'indices'
     t = AlignetTriplets.load(path)
     return t.resolve_indices(ids), np.asarray(t.similarities, np.float32), 'filenames'
+
+# %% ../nbs/16_study.ipynb #10fb71ce
+def distill_inputs(config, # a `fullscale.FullScaleConfig` or None (the demo)
+                   teacher_dir, # the teacher run folder (the pool, triplets/<variant>/); unused when the config trains from the release
+                   triplets_dir, # a folder with train.npz / val.npz to use instead ('' or None: the teacher's triplets/<variant>/)
+                   variant:str, # 'alignet' or 'unalignet'
+                   seed:int=0, # seed of the triplet file checks
+                   inspect:bool=True, # also run `release.inspect_triplets` on the training file (the notebook's evidence report)
+                   log=print # where the inspection and the summary go (None: quiet)
+                  ) -> dict:
+    "What a student distils on, whichever the source: the teacher run's AligNet files or the released ones (`config.alignet_release_dir`)."
+    from align_nb.release import inspect_triplets, release_training_data, VARIANT_TRANSFORM
+    if variant not in ('alignet', 'unalignet'): raise AlignNbError(f"variant must be 'alignet' or 'unalignet', got {variant!r}")
+    if config is not None and getattr(config, 'alignet_release_dir', ''):
+        rel = release_training_data(config.alignet_release_dir, config.imagenet_train_dir, VARIANT_TRANSFORM[variant], config.alignet_release_sampling,
+                                    config.alignet_release_filenames or None)
+        out = {k: rel[k] for k in ('pool', 'train_idx', 'train_sims', 'val_idx', 'val_sims')}
+        out.update(triplets_dir=Path(rel['files'][0]).parent, how='release ' + ('indices' if config.alignet_release_filenames else 'filenames'),
+                   file_report=rel['reports'].get('train'))
+    else:
+        if not teacher_dir: raise AlignNbError('teacher_dir is required (the real_teacher run folder)')
+        pool = load_pool(teacher_dir)
+        tdir = Path(triplets_dir) if triplets_dir else Path(teacher_dir) / 'triplets' / variant
+        (tri, tsi, how), (vai, vas, _) = (pool_triplets(tdir / f, pool.ids, seed=seed) for f in ('train.npz', 'val.npz'))
+        out = dict(pool=pool, train_idx=tri, train_sims=tsi, val_idx=vai, val_sims=vas, triplets_dir=tdir, how=how, file_report=None)
+        if inspect:
+            out['file_report'] = inspect_triplets(tdir / 'train.npz', log=log or (lambda *a, **k: None))
+            if log: log('training file:', out['file_report']['verdict'])
+    return out
 
 # %% ../nbs/16_study.ipynb #35d1ebe4
 @dataclass
