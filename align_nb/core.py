@@ -518,13 +518,25 @@ def end_with_parent(sig:int=15 # the signal this process gets when its parent en
     f = parent_death_signal(sig)
     return f is not None and f() == 0
 
-# %% ../nbs/00_core.ipynb #c692d150
+# %% ../nbs/00_core.ipynb #e785ca71
 def lock_path(path # the guarded file or folder
              ) -> Path:
     "The lock file of `path`: `<lock folder>/<name>-<sha256 of its absolute path>.lock` (`$ALIGN_NB_LOCK_DIR` or `<temp>/align_nb-locks-<uid>`)."
-    p = Path(path).expanduser().absolute()
-    d = Path(os.environ.get('ALIGN_NB_LOCK_DIR') or Path(tempfile.gettempdir()) / f'align_nb-locks-{os.getuid() if hasattr(os, "getuid") else 0}')
-    return d / f'{p.name[:40]}-{hashlib.sha256(str(p).encode()).hexdigest()[:24]}.lock'
+    p = Path(path).expanduser()
+    p = p.absolute().parent.resolve() / p.name  # one lock per folder, whatever symlinks or '..' lead to it
+    env = os.environ.get('ALIGN_NB_LOCK_DIR')
+    if env and not Path(env).expanduser().is_absolute(): raise AlignNbError(f'ALIGN_NB_LOCK_DIR must be an absolute path, got {env!r}')
+    d = Path(env).expanduser() if env else Path(tempfile.gettempdir()) / f'align_nb-locks-{os.getuid() if hasattr(os, "getuid") else 0}'
+    return d / f'{p.name[:40]}-{hashlib.sha256(os.fsencode(str(p))).hexdigest()[:24]}.lock'
+
+def _private_lock_dir(d:Path):
+    "Create the lock folder (mode 0700) or accept it only when it is a real folder of this user that no one else can write."
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = os.lstat(d)
+    import stat
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, 'geteuid') and (st.st_uid != os.geteuid() or st.st_mode & 0o022)):
+        raise AlignNbError(f'lock folder {d}: not a folder of this user closed to others (owner uid {st.st_uid}, mode {oct(st.st_mode & 0o777)}); '
+                           'remove it or set ALIGN_NB_LOCK_DIR to a private absolute folder')
 
 # %% ../nbs/00_core.ipynb #34974a29
 def lock_holder(path # the guarded path
@@ -534,7 +546,7 @@ def lock_holder(path # the guarded path
     except (OSError, ValueError): return {}
     return d if isinstance(d, dict) else {}
 
-# %% ../nbs/00_core.ipynb #b64b3d84
+# %% ../nbs/00_core.ipynb #9d77bb5e
 @contextlib.contextmanager
 def file_lock(path, # the guarded file or folder (its lock file is `lock_path(path)`)
               what:str='cache entry', # named in the message printed while waiting
@@ -542,7 +554,7 @@ def file_lock(path, # the guarded file or folder (its lock file is `lock_path(pa
              ):
     "Hold an OS file lock for `path` (freed by the OS when the holder ends); yields the lock file, or None when busy and `wait=False`."
     from filelock import FileLock, Timeout
-    lock = lock_path(path); lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = lock_path(path); _private_lock_dir(lock.parent)
     fl = FileLock(str(lock), is_singleton=False)
     try: fl.acquire(timeout=0)
     except Timeout:
@@ -556,7 +568,9 @@ def file_lock(path, # the guarded file or folder (its lock file is `lock_path(pa
         import socket
         info = dict(pid=os.getpid(), host=socket.gethostname(), since_utc=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                     path=str(Path(path).absolute()))
-        try: lock.write_text(json.dumps(info))
+        try:  # never through a symlink put in place of the lock file
+            fd = os.open(lock, os.O_WRONLY | os.O_TRUNC | getattr(os, 'O_NOFOLLOW', 0))
+            with os.fdopen(fd, 'w') as f: f.write(json.dumps(info))
         except OSError: pass  # e.g. a full disk: the lock still holds, only the holder's name is missing
         yield lock
     finally: fl.release()

@@ -79,13 +79,18 @@ def rank_env() -> dict:
     return {'rank': int(e.get('RANK', 0)), 'world_size': int(e.get('WORLD_SIZE', 1)), 'local_rank': int(e.get('LOCAL_RANK', 0)),
             'local_world_size': int(e.get('LOCAL_WORLD_SIZE', 1)), 'node_rank': int(e.get('GROUP_RANK', 0))}
 
-# %% ../nbs/12_launch.ipynb #47587a9c
+# %% ../nbs/12_launch.ipynb #930a7fac
+def _agent_alive() -> bool:
+    "Whether this rank's parent is still the torchrun agent that started it (a rank orphaned early has another parent)."
+    try: cmd = Path(f'/proc/{os.getppid()}/cmdline').read_bytes()
+    except OSError: return os.getppid() != 1  # no /proc: only an adoption by init can be seen
+    return b'torch.distributed.run' in cmd or b'torchrun' in cmd
+
 def worker_main(task_file # task.json written by `launch`
                ) -> dict:
     "Run the task of `task_file` on this rank and write rank<R>.result.json; an exception propagates (torchrun's `@record` records it)."
     task_file = Path(task_file); folder = task_file.parent
-    ppid = os.getppid(); end_with_parent(15)  # the torchrun agent gone (however it went): this rank ends too
-    if os.getppid() != ppid: raise SystemExit(f'{task_file}: the torchrun agent ended before this rank started')
+    if not _agent_alive(): raise SystemExit(f'{task_file}: the torchrun agent ended before this rank started')
     env = rank_env(); r = env['rank']
     sys.stdout.flush(); sys.stderr.flush(); os.dup2(1, 2)  # one log per rank: stderr into torchrun's stdout.log, in order
     print(f'=== rank {r} of {env["world_size"]} (local rank {env["local_rank"]}, node {env["node_rank"]}, pid {os.getpid()}) '
@@ -106,6 +111,8 @@ def worker_main(task_file # task.json written by `launch`
         sys.stdout.flush(); sys.stderr.flush()
 
 if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', '') == 'align_nb.launch':  # a rank under torchrun (`python -m align_nb.launch task.json`)
+    end_with_parent(15)  # first, before torch is imported: the torchrun agent gone (however it went), this rank ends too
+    if not _agent_alive(): raise SystemExit(f'{sys.argv[1]}: the torchrun agent ended before this rank started')
     from torch.distributed.elastic.multiprocessing.errors import record
     record(worker_main)(sys.argv[1])
 
@@ -138,18 +145,22 @@ def _error_record(path) -> dict:
     x = m.get('extraInfo', {})
     return {'message': str(m.get('message', '')), 'traceback': str(x.get('py_callstack', '')), 'timestamp': float(x.get('timestamp', math.inf))}
 
-# %% ../nbs/12_launch.ipynb #73702579
-def _failed_rank(folder, world):
-    "(rank, error record or None): the rank whose error file is earliest; else the first rank torchrun names; else a rank without a result."
+# %% ../nbs/12_launch.ipynb #03863f9b
+def _failed_rank(folder, world, log_from:int=0):
+    "(rank, error record or None): the rank whose error file is earliest; else the rank torchrun names as root cause in this attempt's part of torchrun.log (from byte `log_from`); else a rank without a result."
     logs = rank_logs(folder)
-    errs = [(rec['timestamp'], r, rec) for r, d in logs.items() if d['error'] for rec in [_error_record(d['error'])]]
-    if errs: return min(errs, key=lambda t: t[:2])[1:]
-    m = re.search(r'rank\s*:\s*(\d+)', (folder / 'torchrun.log').read_text(errors='replace')) if (folder / 'torchrun.log').is_file() else None
+    errs = [(rec['timestamp'], d['error'].stat().st_mtime_ns, r, rec) for r, d in logs.items() if d['error'] for rec in [_error_record(d['error'])]]
+    if errs: return min(errs, key=lambda t: t[:3])[2:]
+    txt = ''
+    if (folder / 'torchrun.log').is_file():
+        with open(folder / 'torchrun.log', 'rb') as f: f.seek(log_from); txt = f.read().decode(errors='replace')
+    txt = txt.split('Root Cause', 1)[-1]  # torchrun's summary names the first observed failure there
+    m = re.search(r'rank\s*:\s*(\d+)', txt)
     if m: return int(m.group(1)), None
     missing = [r for r in range(world) if not (folder / f'rank{r}.result.json').is_file()]
     return (missing[0] if missing else None), None
 
-# %% ../nbs/12_launch.ipynb #6a9c5915
+# %% ../nbs/12_launch.ipynb #c7881e7b
 def launch(fn:str, # the function every rank calls, as 'module:function' (it returns a JSON-able dict)
            kwargs:dict, # its keyword arguments (JSON-able)
            run_dir, # the run folder; the task's files go to <run_dir>/launch/<name>/
@@ -194,6 +205,7 @@ def launch(fn:str, # the function every rank calls, as 'module:function' (it ret
     t0 = time.time()
     with open(folder / 'torchrun.log', 'a') as tl:
         tl.write(f'=== {time.strftime("%Y-%m-%d %H:%M:%S")}: {shlex.join(map(str, cmd))}\n'); tl.flush()
+        log_from = tl.tell()  # this attempt's part of the log
         # torchrun ends at once with whoever launched it (SIGKILL when this process ends, however it ends), and each rank
         # with torchrun (`worker_main`): nothing keeps running, holding GPUs or writing into the run folder
         p = subprocess.Popen(cmd, stdout=tl, stderr=subprocess.STDOUT, env=penv, start_new_session=True, cwd=folder,
@@ -207,7 +219,7 @@ def launch(fn:str, # the function every rank calls, as 'module:function' (it ret
             raise AlignNbError(f'launch({name}): not finished after {timeout} s; killed (logs in {folder})') from None
     secs = round(time.time() - t0, 1)
     if rc != 0:
-        r, rec = _failed_rank(folder, world)
+        r, rec = _failed_rank(folder, world, log_from)
         what = rec['message'] if rec else f'torchrun exit status {rc}'
         log = rank_logs(folder).get(r, {}).get('log') if r is not None else None
         if log is None: raise AlignNbError(f'launch({name}): torchrun failed (exit status {rc}){"" if r is None else f" at rank {r} of {world}"}; {folder / "torchrun.log"} ends:\n{_tail_lines(folder / "torchrun.log")}')

@@ -160,14 +160,19 @@ def _holder(info) -> str:
     if not info: return 'an unknown runner'
     return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since_utc')}"
 
-# %% ../nbs/13_runner.ipynb #0c2a95e6
+# %% ../nbs/13_runner.ipynb #550e09e1
 def folder_busy(run_dir # a run folder
                ) -> bool:
     "True when a live runner holds the run folder's lock."
-    if not lock_path(Path(run_dir) / LOCK_NAME).exists(): return False
-    try:
-        with file_lock(Path(run_dir) / LOCK_NAME, 'run folder', wait=False) as got: return got is None
-    except OSError: return False  # a read-only folder: nobody can be writing into it
+    lk = lock_path(Path(run_dir) / LOCK_NAME)
+    if not lk.exists(): return False
+    from filelock import FileLock, Timeout
+    fl = FileLock(str(lk), is_singleton=False)  # a probe: taken and released at once, the holder's record left as it is
+    try: fl.acquire(timeout=0)
+    except Timeout: return True
+    except OSError: return False  # an unreadable lock folder: nobody here can be running it
+    fl.release()
+    return False
 
 # %% ../nbs/13_runner.ipynb #2052320e
 def _complete_check(run_dir, parameters, signature, force):
@@ -226,7 +231,7 @@ def run_notebook(notebook, # paper notebook name or path
         _prepare(run_dir, parameters, signature, force)
         return _execute(nb, run_dir, parameters, signature, kernel, log_output)
 
-# %% ../nbs/13_runner.ipynb #9cf72835
+# %% ../nbs/13_runner.ipynb #28916e84
 def _execute(nb, run_dir, parameters, signature, kernel, log_output):
     "Run the notebook into `run_dir` (lock held); a failure is recorded in FAILED.json, or on stderr when that cannot be written."
     import papermill as pm
@@ -239,9 +244,12 @@ def _execute(nb, run_dir, parameters, signature, kernel, log_output):
         save_json(run_dir / 'params.json', {'notebook': nb.name, 'parameters': parameters, 'signature': signature, 'provenance': provenance()})
         # the kernel talks to papermill over Unix sockets (ipc): no TCP port is opened, and jupyter's warning about
         # unencrypted TCP does not fill the log
+        # (the sockets live in a private temporary folder, not in the run folder)
+        import tempfile
         from traitlets.config import Config
-        pm.execute_notebook(str(nb), str(tmp), parameters=parameters, kernel_name=kernel, progress_bar=False,
-                            log_output=log_output, cwd=str(run_dir), config=Config({'KernelManager': {'transport': 'ipc'}}))
+        with tempfile.TemporaryDirectory(prefix='align_nb-kernel-') as sock:
+            pm.execute_notebook(str(nb), str(tmp), parameters=parameters, kernel_name=kernel, progress_bar=False, log_output=log_output,
+                                cwd=str(run_dir), config=Config({'KernelManager': {'transport': 'ipc', 'ip': os.path.join(sock, 'kernel')}}))
         if not (run_dir / 'metrics.json').is_file():
             raise AlignNbError(f'{nb.name} finished without writing {run_dir / "metrics.json"}')
         os.replace(tmp, run_dir / 'notebook.ipynb')
@@ -291,10 +299,11 @@ def critical_path(jobs:list # `Job`s in plan order (dependencies before dependen
     for j in reversed(jobs): prio[j.name] = cost[j.name] + max((prio[k] for k in kids[j.name] if k in prio), default=0.0)
     return prio
 
-# %% ../nbs/13_runner.ipynb #e3e5c748
-def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked):
+# %% ../nbs/13_runner.ipynb #ce079f64
+def _job_worker(conn, notebook, run_dir, parameters, kernel, force, on_locked, runner_pid=None):
     "Body of a job's process: run one job and send its status dict back (a crash is sent as a failure); it ends with the runner."
     end_with_parent(9)  # the runner killed: this job's process goes too (and its kernel, which watches its parent)
+    if runner_pid is not None and os.getppid() != runner_pid: os._exit(1)  # the runner ended before the line above ran
     t0 = time.time()
     try: r = run_notebook(notebook, run_dir, parameters, kernel=kernel, force=force, on_locked=on_locked)
     except BaseException as e:
@@ -384,7 +393,7 @@ def run_jobs(jobs:list, # `Job`s in plan order (dependencies before dependents)
         if bar is not None: bar.close()
     return pd.DataFrame([rows[n] for n in names if n in rows])
 
-# %% ../nbs/13_runner.ipynb #ef80dc23
+# %% ../nbs/13_runner.ipynb #cf62d425
 def _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, finish, say):
     "The scheduler of `run_jobs(workers > 1)`: one process per running job, the longest remaining chain first."
     import importlib, multiprocessing as mp
@@ -413,7 +422,7 @@ def _run_parallel(jobs, checked, workers, kernel, force, on_locked, held_back, f
             ready.sort(key=lambda j: (-prio[j.name], index[j.name]))
             for j in ready[:max(0, workers - len(running))]:
                 rcv, snd = ctx.Pipe(duplex=False)
-                p = ctx.Process(target=worker, args=(snd, j.notebook, str(j.run_dir), checked[j.name], kernel, force or j.always, on_locked),
+                p = ctx.Process(target=worker, args=(snd, j.notebook, str(j.run_dir), checked[j.name], kernel, force or j.always, on_locked, os.getpid()),
                                 name=f'align-nb job {j.name}')
                 p.start(); snd.close()
                 pending.remove(j); running[j.name] = (p, rcv, time.time())

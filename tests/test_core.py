@@ -39,3 +39,20 @@ def test_check_fields_is_generic_so_new_fields_are_covered():
     with pytest.raises(AlignNbError, match="C.teacher_targets: expected a string"): check_fields(C(teacher_targets=1))
     with pytest.raises(AlignNbError, match="C.n: expected an integer .* or null"): check_fields(C(n='3'))
     assert check_fields(C(n=3.0)).n == 3
+
+
+def test_lock_folder_must_be_private_and_lock_paths_resolve_symlinks(tmp_path, monkeypatch):
+    "A lock folder others can write is refused (a planted folder in a shared /tmp); one folder gets one lock, via a symlink too."
+    import os, pytest
+    from align_nb.core import AlignNbError, file_lock, lock_path
+    shared = tmp_path / 'locks'; shared.mkdir(); os.chmod(shared, 0o777)
+    monkeypatch.setenv('ALIGN_NB_LOCK_DIR', str(shared))
+    with pytest.raises(AlignNbError, match='closed to others'):
+        with file_lock(tmp_path / 'entry'): pass
+    monkeypatch.setenv('ALIGN_NB_LOCK_DIR', 'relative/locks')
+    with pytest.raises(AlignNbError, match='absolute'): lock_path(tmp_path / 'entry')
+    monkeypatch.setenv('ALIGN_NB_LOCK_DIR', str(tmp_path / 'private'))
+    (tmp_path / 'real').mkdir(); (tmp_path / 'link').symlink_to(tmp_path / 'real')
+    assert lock_path(tmp_path / 'link' / '.runner') == lock_path(tmp_path / 'real' / '.runner') == lock_path(tmp_path / 'real' / 'x' / '..' / '.runner')
+    with file_lock(tmp_path / 'link' / '.runner', wait=False) as a:
+        with file_lock(tmp_path / 'real' / '.runner', wait=False) as b: assert a is not None and b is None
